@@ -1,0 +1,51 @@
+//! The `herald` command line: one subcommand per operator task.
+
+use crate::settings::Settings;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, about = "User-lifecycle notification worker")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Apply migrations, declare the AMQP topology, consume events until SIGINT/SIGTERM.
+    Run,
+    /// Apply migrations, declare the AMQP topology, and exit.
+    Migrate,
+    /// Publish one CloudEvents event to the exchange (with publisher confirm); prints its id.
+    Publish {
+        /// Event type, e.g. invite.created.
+        #[arg(value_name = "TYPE")]
+        event_type: String,
+        /// The event's data, a JSON object.
+        #[arg(long)]
+        data: String,
+        /// Event id (a new UUID when absent).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Inspect or re-publish dead-lettered events.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(DeadLetters),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeadLetters {
+    /// Print dead-lettered events (one JSON object per line) without removing them.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Re-publish dead-lettered events to the exchange with their original routing key.
+    Replay {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}

@@ -1,0 +1,78 @@
+//! What each `herald` subcommand does, in terms of the library.
+
+use crate::cli::{Command, DeadLetters};
+use crate::settings::Settings;
+use crate::{app, intake};
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Run => {
+            let cancel = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(cancel.clone()));
+            app::run(settings, cancel).await
+        }
+        Command::Migrate => {
+            app::migrate(&settings).await?;
+            eprintln!("migrations applied; topology declared");
+            Ok(())
+        }
+        Command::Publish {
+            event_type,
+            data,
+            id,
+        } => {
+            let data: serde_json::Value =
+                serde_json::from_str(&data).context("--data is not JSON")?;
+            let id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+            settings.check_urls()?;
+            let conn = intake::connect(&settings.amqp_url, "cli")
+                .await
+                .context("connecting to RabbitMQ")?;
+            let channel = conn.create_channel().await?;
+            intake::publisher::publish_event(&channel, &settings, &event_type, &id, data).await?;
+            let _ = conn.close(200, "done".into()).await;
+            println!("{id}");
+            Ok(())
+        }
+        Command::DeadLetters(action) => {
+            settings.check_urls()?;
+            let conn = intake::connect(&settings.amqp_url, "cli")
+                .await
+                .context("connecting to RabbitMQ")?;
+            let channel = conn.create_channel().await?;
+            intake::topology::declare(&channel, &settings).await?;
+            match action {
+                DeadLetters::List { limit } => {
+                    for line in intake::dead_letter::list(&channel, &settings, limit).await? {
+                        println!("{line}");
+                    }
+                }
+                DeadLetters::Replay { limit } => {
+                    let n = intake::dead_letter::replay(&channel, &settings, limit).await?;
+                    println!("replayed {n}");
+                }
+            }
+            let _ = conn.close(200, "done".into()).await;
+            Ok(())
+        }
+    }
+}
+
+/// SIGINT or SIGTERM starts a graceful stop.
+async fn cancel_on_signal(cancel: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for signals");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing in-flight work"),
+        _ = int.recv() => tracing::info!("SIGINT: finishing in-flight work"),
+    }
+    cancel.cancel();
+}

@@ -1,0 +1,150 @@
+//! One file per event kind: each parses its `data` into typed fields and
+//! applies it inside the transaction it is handed, the same transaction that
+//! records the event id.
+
+mod invite_accepted;
+mod invite_created;
+mod invite_resent;
+mod password_reset;
+mod user_created;
+mod user_deleted;
+
+use crate::error::{HandleError, Rejection};
+use crate::intake::Envelope;
+use crate::store::{self, SecretKey};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use sqlx::{PgConnection, PgPool};
+
+pub use invite_accepted::InviteAccepted;
+pub use invite_created::InviteCreated;
+pub use invite_resent::InviteResent;
+pub use password_reset::PasswordReset;
+pub use user_created::UserCreated;
+pub use user_deleted::{UserDeleted, UserRef};
+
+/// The routing keys Herald's queue is bound to.
+pub const EVENT_TYPES: [&str; 8] = [
+    "invite.created",
+    "invite.resent",
+    "invite.accepted",
+    "user.password_reset",
+    "auth.password_reset",
+    "user.created",
+    "user.updated",
+    "user.deleted",
+];
+
+/// What every handler needs besides its data.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub invite_ttl: chrono::Duration,
+    pub reset_ttl: chrono::Duration,
+    pub key: SecretKey,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    InviteCreated(InviteCreated),
+    InviteResent(InviteResent),
+    InviteAccepted(InviteAccepted),
+    PasswordReset(PasswordReset),
+    UserCreated(UserCreated),
+    /// Nothing to store; forwarded by webhook only.
+    UserUpdated(UserRef),
+    UserDeleted(UserDeleted),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    Duplicate,
+}
+
+impl Event {
+    pub fn parse(envelope: &Envelope) -> Result<Self, Rejection> {
+        let data = envelope.data.clone();
+        let ty = envelope.event_type.as_str();
+        Ok(match ty {
+            "invite.created" => Event::InviteCreated(parse_data(ty, data)?),
+            "invite.resent" => Event::InviteResent(parse_data(ty, data)?),
+            "invite.accepted" => Event::InviteAccepted(parse_data(ty, data)?),
+            "user.password_reset" | "auth.password_reset" => {
+                Event::PasswordReset(parse_data(ty, data)?)
+            }
+            "user.created" => Event::UserCreated(parse_data(ty, data)?),
+            "user.updated" => Event::UserUpdated(parse_data(ty, data)?),
+            "user.deleted" => Event::UserDeleted(parse_data(ty, data)?),
+            other => return Err(Rejection::new(format!("unknown event type {other:?}"))),
+        })
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        meta: &Meta<'_>,
+        ctx: &Context,
+    ) -> Result<(), HandleError> {
+        match self {
+            Event::InviteCreated(e) => e.apply(conn, meta, ctx).await,
+            Event::InviteResent(e) => e.apply(conn, meta, ctx).await,
+            Event::InviteAccepted(e) => e.apply(conn).await,
+            Event::PasswordReset(e) => e.apply(conn, meta, ctx).await,
+            Event::UserCreated(e) => e.apply(conn, meta, ctx).await,
+            Event::UserUpdated(_) => Ok(()),
+            Event::UserDeleted(e) => e.apply(conn).await,
+        }
+    }
+}
+
+/// Envelope facts a handler may need.
+pub struct Meta<'a> {
+    pub envelope: &'a Envelope,
+    pub time: DateTime<Utc>,
+}
+
+/// Records the event id and applies the event in one transaction. A
+/// duplicate commits nothing new; a rejection or a fault rolls back.
+pub async fn handle(
+    pool: &PgPool,
+    ctx: &Context,
+    envelope: &Envelope,
+    event: &Event,
+) -> Result<Outcome, HandleError> {
+    let mut tx = pool.begin().await?;
+    if !store::record_event(&mut tx, &envelope.id, &envelope.event_type).await? {
+        return Ok(Outcome::Duplicate);
+    }
+    let meta = Meta {
+        envelope,
+        time: envelope.time.unwrap_or_else(Utc::now),
+    };
+    event.apply(&mut tx, &meta, ctx).await?;
+    tx.commit().await?;
+    Ok(Outcome::Processed)
+}
+
+fn parse_data<T: DeserializeOwned>(
+    event_type: &str,
+    data: Map<String, Value>,
+) -> Result<T, Rejection> {
+    serde_json::from_value(Value::Object(data))
+        .map_err(|e| Rejection::new(format!("{event_type} data: {e}")))
+}
+
+/// An id field: a non-empty string.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct Id(pub String);
+
+impl TryFrom<String> for Id {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() || trimmed.len() > 255 || trimmed.chars().any(char::is_control) {
+            return Err("an id must be 1 to 255 printable characters".into());
+        }
+        Ok(Id(trimmed.to_owned()))
+    }
+}

@@ -1,0 +1,47 @@
+use super::{Context, Id, Meta};
+use crate::domain::EmailAddress;
+use crate::error::HandleError;
+use crate::store::{EmailTemplate, NewEmail, insert_email};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgConnection;
+
+#[derive(Debug, Deserialize)]
+pub struct UserCreated {
+    pub id: Id,
+    pub email: Option<EmailAddress>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub locale: Option<String>,
+}
+
+impl UserCreated {
+    /// Queues the welcome email when the event names an address.
+    pub async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        meta: &Meta<'_>,
+        ctx: &Context,
+    ) -> Result<(), HandleError> {
+        let Some(recipient) = &self.email else {
+            return Ok(());
+        };
+        let data = json!({
+            "user_id": self.id.0,
+            "email": recipient,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+        });
+        let email = NewEmail {
+            event_id: &meta.envelope.id,
+            event_time: meta.time,
+            template: EmailTemplate::Welcome,
+            recipient,
+            locale: self.locale.as_deref(),
+            data,
+            token: None,
+        };
+        insert_email(conn, &ctx.key, email).await?;
+        Ok(())
+    }
+}

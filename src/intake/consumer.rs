@@ -1,0 +1,195 @@
+//! The consume loop: one delivery at a time, each committed in PostgreSQL
+//! before it is acked. Broker trouble ends the session and a new one starts
+//! after a backoff; what was in flight is redelivered and caught by the dedupe.
+
+use super::{Envelope, Incoming, connect, dead_letter, topology};
+use crate::error::{HandleError, Rejection};
+use crate::events::{self, Context, Event, Outcome};
+use crate::retry;
+use crate::settings::Settings;
+use anyhow::{Context as _, bail};
+use futures_util::StreamExt;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, field};
+
+/// Consumes until `cancel` fires, reconnecting whenever the broker goes away.
+pub async fn consume(
+    settings: &Settings,
+    pool: &PgPool,
+    ctx: &Context,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut backoff = retry::backoff();
+    loop {
+        let mut session = Session {
+            settings,
+            pool,
+            ctx,
+            cancel,
+            connected: false,
+        };
+        match session.run().await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                if session.connected {
+                    backoff = retry::backoff();
+                }
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "broker session ended; reconnecting"
+                );
+                if !retry::pause(backoff.next(), cancel).await {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+struct Session<'a> {
+    settings: &'a Settings,
+    pool: &'a PgPool,
+    ctx: &'a Context,
+    cancel: &'a CancellationToken,
+    connected: bool,
+}
+
+/// Whether the loop goes on after a delivery.
+enum Step {
+    Next,
+    Stop,
+}
+
+impl Session<'_> {
+    /// `Ok` only on shutdown; any broker failure is an `Err`.
+    async fn run(&mut self) -> anyhow::Result<()> {
+        let conn = connect(&self.settings.amqp_url, "consumer")
+            .await
+            .context("connecting to RabbitMQ")?;
+        let setup = conn.create_channel().await?;
+        topology::declare(&setup, self.settings)
+            .await
+            .context("declaring the topology")?;
+        let dead = conn.create_channel().await?;
+        dead.confirm_select(ConfirmSelectOptions::default()).await?;
+        let channel = conn.create_channel().await?;
+        channel
+            .basic_qos(self.settings.prefetch, BasicQosOptions::default())
+            .await?;
+        let mut deliveries = channel
+            .basic_consume(
+                self.settings.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.connected = true;
+        tracing::info!(queue = %self.settings.queue, prefetch = self.settings.prefetch, "consuming");
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => break,
+                next = deliveries.next() => next,
+            };
+            let delivery = match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(e)) => return Err(e).context("receiving from RabbitMQ"),
+                None => bail!("the broker closed the consumer"),
+            };
+            if let Step::Stop = self.deliver(&delivery, &dead).await? {
+                break;
+            }
+        }
+        // Unacked deliveries (prefetched, or one abandoned mid-retry) return
+        // to the queue when the connection closes.
+        let _ = conn.close(200, "shutting down".into()).await;
+        tracing::info!("consumer stopped");
+        Ok(())
+    }
+
+    async fn deliver(&self, delivery: &Delivery, dead: &Channel) -> anyhow::Result<Step> {
+        let span = tracing::info_span!(
+            "event",
+            event.id = field::Empty,
+            event.type = field::Empty,
+            routing_key = %delivery.routing_key,
+        );
+        async {
+            let outcome = match self.parse(delivery) {
+                Ok((envelope, event)) => {
+                    let span = tracing::Span::current();
+                    span.record("event.id", envelope.id.as_str());
+                    span.record("event.type", envelope.event_type.as_str());
+                    match self.apply(&envelope, &event).await {
+                        Some(outcome) => outcome,
+                        None => return Ok(Step::Stop),
+                    }
+                }
+                Err(rejection) => Err(rejection),
+            };
+            match outcome {
+                Ok(Outcome::Processed) => tracing::info!("processed"),
+                Ok(Outcome::Duplicate) => tracing::info!("already processed; skipped"),
+                Err(reason) => {
+                    tracing::warn!(reason = %reason, "dead-lettering");
+                    dead_letter::publish(
+                        dead,
+                        &self.settings.dead_letter_name(),
+                        delivery.routing_key.as_str(),
+                        &delivery.properties,
+                        &delivery.data,
+                        &reason,
+                    )
+                    .await
+                    .context("publishing a dead letter")?;
+                }
+            }
+            delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .context("acking")?;
+            Ok(Step::Next)
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn parse(&self, delivery: &Delivery) -> Result<(Envelope, Event), Rejection> {
+        let envelope = Envelope::parse(&Incoming {
+            routing_key: delivery.routing_key.as_str(),
+            properties: &delivery.properties,
+            body: &delivery.data,
+        })?;
+        let event = Event::parse(&envelope)?;
+        Ok((envelope, event))
+    }
+
+    /// Applies the event, waiting out database faults for as long as they
+    /// last. `None`: shutdown came while waiting; the delivery stays unacked.
+    async fn apply(
+        &self,
+        envelope: &Envelope,
+        event: &Event,
+    ) -> Option<Result<Outcome, Rejection>> {
+        let mut backoff = retry::backoff();
+        loop {
+            match events::handle(self.pool, self.ctx, envelope, event).await {
+                Ok(outcome) => return Some(Ok(outcome)),
+                Err(HandleError::Reject(reason)) => return Some(Err(reason)),
+                Err(HandleError::Transient(e)) => {
+                    tracing::warn!(error = format!("{e:#}"), "database unavailable; retrying");
+                    if !retry::pause(backoff.next(), self.cancel).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Where events come in: the AMQP topology, the consumer that turns each
+//! delivery into a committed transaction and an ack, and the dead-letter side.
+
+mod consumer;
+pub mod dead_letter;
+mod envelope;
+pub mod publisher;
+pub mod topology;
+
+pub use consumer::consume;
+pub use envelope::{Envelope, Incoming, MAX_BODY_BYTES};
+
+use lapin::{Connection, ConnectionProperties};
+
+/// One AMQP connection, named so operators can tell Herald's apart.
+pub async fn connect(amqp_url: &str, role: &str) -> lapin::Result<Connection> {
+    let props = ConnectionProperties::default()
+        .with_connection_name(format!("herald {role} ({})", std::process::id()).into());
+    Connection::connect(amqp_url, props).await
+}

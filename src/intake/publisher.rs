@@ -1,0 +1,61 @@
+//! Publishing CloudEvents to the exchange, for `herald publish` and tests.
+
+use crate::settings::Settings;
+use anyhow::bail;
+use chrono::Utc;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel};
+use serde_json::{Value, json};
+
+/// Publishes one structured CloudEvent with publisher confirm and `mandatory`
+/// set, so an event no queue would receive is reported instead of dropped.
+pub async fn publish_event(
+    channel: &Channel,
+    settings: &Settings,
+    event_type: &str,
+    id: &str,
+    data: Value,
+) -> anyhow::Result<()> {
+    if !data.is_object() {
+        bail!("--data must be a JSON object");
+    }
+    let body = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "herald-cli",
+        "type": event_type,
+        "time": Utc::now().to_rfc3339(),
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let props = BasicProperties::default()
+        .with_content_type("application/cloudevents+json".into())
+        .with_message_id(id.into())
+        .with_delivery_mode(2);
+    let confirm = channel
+        .basic_publish(
+            settings.exchange.as_str().into(),
+            event_type.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            serde_json::to_vec(&body)?.as_slice(),
+            props,
+        )
+        .await?
+        .await?;
+    if !confirm.is_ack() {
+        bail!("the broker did not confirm the event");
+    }
+    if confirm.take_message().is_some() {
+        bail!(
+            "no queue is bound for {event_type:?} on exchange {:?}; run `herald migrate` first",
+            settings.exchange
+        );
+    }
+    Ok(())
+}

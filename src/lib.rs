@@ -1,0 +1,35 @@
+//! # Herald
+//!
+//! User-lifecycle notifications for a commerce back end: events in from
+//! RabbitMQ, invites and reset tokens in PostgreSQL, emails and webhooks out.
+//!
+//! # Layout
+//!
+//! ```text
+//! AMQP delivery ─► intake::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
+//!                                           │
+//!       one transaction: store::record_event (dedupe) → the kind's handler
+//!       (invites, reset tokens, store outbox rows) → commit → ack
+//! ```
+//!
+//! - `cli`, `commands`: the `herald` command line and what each command does.
+//! - `settings`: every setting, flag and environment variable, parsed at start-up.
+//! - `app`: start-up (database, migrations, topology) and the worker's lifetime.
+//! - `intake`: the AMQP side: topology, consumer, envelope parsing, dead letters, publishing.
+//! - `events`: one file per event kind, each parsing its data and applying it.
+//! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
+//! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, migrations.
+//! - `error`: rejected forever versus retry later.
+//! - `retry`, `telemetry`: backoff for passing faults; logs.
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod intake;
+pub mod retry;
+pub mod settings;
+pub mod store;
+pub mod telemetry;

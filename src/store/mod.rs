@@ -1,0 +1,29 @@
+//! What the handlers write: the event-id dedupe, email outbox rows, and the
+//! key that seals a token while its email waits to be sent.
+
+mod outbox;
+mod processed;
+mod secret_key;
+
+pub use outbox::{EmailTemplate, NewEmail, insert_email};
+pub use processed::record_event;
+pub use secret_key::SecretKey;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Embedded migrations. sqlx holds a PostgreSQL advisory lock while applying
+/// them, so replicas starting together apply each migration once.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A pool that fails fast when PostgreSQL is unreachable, so the caller can
+/// decide to wait and retry instead of hanging.
+pub fn pool(database_url: &str) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(database_url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options))
+}

@@ -1,0 +1,58 @@
+use super::SecretKey;
+use crate::domain::{EmailAddress, EventId, Token};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailTemplate {
+    Invite,
+    PasswordReset,
+    Welcome,
+}
+
+impl EmailTemplate {
+    pub fn name(self) -> &'static str {
+        match self {
+            EmailTemplate::Invite => "invite",
+            EmailTemplate::PasswordReset => "password_reset",
+            EmailTemplate::Welcome => "welcome",
+        }
+    }
+}
+
+/// One email to send. `data` is what the template needs, without the token;
+/// the token travels sealed beside it.
+pub struct NewEmail<'a> {
+    pub event_id: &'a EventId,
+    pub event_time: DateTime<Utc>,
+    pub template: EmailTemplate,
+    pub recipient: &'a EmailAddress,
+    pub locale: Option<&'a str>,
+    pub data: serde_json::Value,
+    pub token: Option<&'a Token>,
+}
+
+pub async fn insert_email(
+    conn: &mut PgConnection,
+    key: &SecretKey,
+    email: NewEmail<'_>,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    let sealed = email.token.map(|t| key.seal(t, id));
+    sqlx::query(
+        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data, token_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(email.event_id.as_str())
+    .bind(email.event_time)
+    .bind(email.template.name())
+    .bind(email.recipient.as_str())
+    .bind(email.locale)
+    .bind(email.data)
+    .bind(sealed)
+    .execute(conn)
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,288 @@
+//! Each event kind's documented effect on the tables.
+
+use crate::helpers::{TestApp, sha256};
+use chrono::{DateTime, Utc};
+use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use serde_json::json;
+
+type ResetRow = (Vec<u8>, Option<DateTime<Utc>>, DateTime<Utc>);
+type InviteRow = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    DateTime<Utc>,
+    serde_json::Value,
+);
+
+async fn invite(app: &TestApp, id: &str) -> InviteRow {
+    sqlx::query_as(
+        "SELECT email, role, status, token_hash, expires_at, metadata FROM invites WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_created_records_the_invite_and_queues_its_email() {
+    let app = TestApp::spawn().await;
+    app.publish(
+        "invite.created",
+        json!({"id": "inv_1", "email": "Ada@Example.com", "role": "admin", "first_name": "Ada",
+               "invited_by": "grace@example.com", "metadata": {"team": "ops"}}),
+    )
+    .await;
+    app.wait_processed(1).await;
+
+    let (email, role, status, hash, expires_at, metadata) = invite(&app, "inv_1").await;
+    assert_eq!(
+        (email.as_str(), role.as_str(), status.as_str()),
+        ("Ada@example.com", "admin", "pending")
+    );
+    assert_eq!(metadata, json!({"team": "ops"}));
+    let ttl = expires_at - Utc::now();
+    assert!(
+        ttl > chrono::Duration::days(7) - chrono::Duration::minutes(1)
+            && ttl <= chrono::Duration::days(7)
+    );
+
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    let row = &outbox[0];
+    assert_eq!(
+        (row.template.as_str(), row.recipient.as_str()),
+        ("invite", "Ada@example.com")
+    );
+    assert_eq!(row.data["invited_by"], "grace@example.com");
+    assert_eq!(row.data["role"], "admin");
+    let token = row.token.as_deref().expect("invite email carries a token");
+    assert_eq!(token.len(), 43);
+    assert_eq!(
+        sha256(token),
+        hash,
+        "the stored hash is the hash of the emailed token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn medusa_invite_with_aliases_and_upstream_token() {
+    let app = TestApp::spawn().await;
+    let body = json!({"name": "invite.created",
+                      "data": {"id": "inv_m", "user_email": "bob@example.com", "token": "upstream-token-0123456789"},
+                      "metadata": {"source": "medusa"}});
+    let props = BasicProperties::default().with_message_id("medusa-1".into());
+    app.publish_raw("invite.created", body.to_string().as_bytes(), props)
+        .await;
+    app.wait_processed(1).await;
+    let (email, role, _, hash, _, _) = invite(&app, "inv_m").await;
+    assert_eq!(
+        (email.as_str(), role.as_str()),
+        ("bob@example.com", "member")
+    );
+    assert_eq!(hash, sha256("upstream-token-0123456789"));
+    assert_eq!(
+        app.outbox().await[0].token.as_deref(),
+        Some("upstream-token-0123456789")
+    );
+    let id: String = sqlx::query_scalar("SELECT event_id FROM processed_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(id, "medusa-1", "the AMQP message-id is the event id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_resent_rotates_the_token_and_resets_the_expiry() {
+    let app = TestApp::spawn().await;
+    app.publish(
+        "invite.created",
+        json!({"id": "inv_r", "email": "c@example.com"}),
+    )
+    .await;
+    app.wait_processed(1).await;
+    sqlx::query("UPDATE invites SET expires_at = now() - interval '1 day' WHERE id = 'inv_r'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let old_token = app.outbox().await[0].token.clone().unwrap();
+
+    app.publish("invite.resent", json!({"id": "inv_r"})).await;
+    app.wait_processed(2).await;
+    let (_, _, status, hash, expires_at, _) = invite(&app, "inv_r").await;
+    let outbox = app.outbox().await;
+    let new_token = outbox[1].token.clone().unwrap();
+    assert_eq!(outbox[1].template, "invite");
+    assert_ne!(new_token, old_token);
+    assert_ne!(hash, sha256(&old_token), "the old token no longer matches");
+    assert_eq!(hash, sha256(&new_token));
+    assert_eq!(status, "pending");
+    assert!(
+        expires_at > Utc::now() + chrono::Duration::days(6),
+        "expiry reset"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_accepted_marks_it_and_a_later_resend_is_dead_lettered() {
+    let app = TestApp::spawn().await;
+    app.publish(
+        "invite.created",
+        json!({"id": "inv_a", "email": "d@example.com"}),
+    )
+    .await;
+    app.publish("invite.accepted", json!({"id": "inv_a"})).await;
+    app.publish("invite.accepted", json!({"id": "inv_unknown"}))
+        .await;
+    app.wait_processed(3).await;
+    assert_eq!(invite(&app, "inv_a").await.2, "accepted");
+
+    app.publish("invite.resent", json!({"id": "inv_a"})).await;
+    crate::helpers::wait_until("dead letter", || async {
+        app.queue_len(&app.settings.dead_letter_name()).await == 1
+    })
+    .await;
+    let dead = app.take_dead_letters().await;
+    let reason = crate::helpers::header(&dead[0].properties, "x-herald-error").unwrap();
+    assert!(reason.contains("accepted"), "{reason}");
+    assert_eq!(
+        app.outbox().await.len(),
+        1,
+        "no email for the refused resend"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_reset_request_invalidates_the_first_token() {
+    let app = TestApp::spawn().await;
+    app.publish(
+        "user.password_reset",
+        json!({"email": "e@example.com", "user_id": "u1", "first_name": "E"}),
+    )
+    .await;
+    app.publish(
+        "user.password_reset",
+        json!({"email": "E@EXAMPLE.COM", "user_id": "u1"}),
+    )
+    .await;
+    app.wait_processed(2).await;
+    let rows: Vec<ResetRow> = sqlx::query_as(
+        "SELECT token_hash, invalidated_at, expires_at FROM password_reset_tokens ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let outbox = app.outbox().await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].1.is_some(), "first token invalidated");
+    assert!(rows[1].1.is_none(), "second token live");
+    assert_eq!(rows[1].0, sha256(outbox[1].token.as_deref().unwrap()));
+    assert_eq!(outbox[1].template, "password_reset");
+    let ttl = rows[1].2 - Utc::now();
+    assert!(ttl > chrono::Duration::minutes(59) && ttl <= chrono::Duration::hours(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn medusa_auth_reset_takes_its_token_and_other_actors_get_no_email() {
+    let app = TestApp::spawn().await;
+    let body = json!({"name": "auth.password_reset",
+                      "data": {"entity_id": "f@example.com", "actorType": "user", "token": "medusa-jwt-abcdefghijklmnop"}});
+    app.publish_raw(
+        "auth.password_reset",
+        body.to_string().as_bytes(),
+        BasicProperties::default().with_message_id("m-r1".into()),
+    )
+    .await;
+    app.publish(
+        "auth.password_reset",
+        json!({"entity_id": "g@example.com", "actor_type": "customer"}),
+    )
+    .await;
+    app.wait_processed(2).await;
+    let hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM password_reset_tokens")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(hashes, vec![sha256("medusa-jwt-abcdefghijklmnop")]);
+    let outbox = app.outbox().await;
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].recipient, "f@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_events_welcome_email_and_deleted_users_lose_their_reset_tokens() {
+    let app = TestApp::spawn().await;
+    app.publish(
+        "user.created",
+        json!({"id": "u1", "email": "h@example.com", "first_name": "H"}),
+    )
+    .await;
+    app.publish("user.created", json!({"id": "u2"})).await;
+    app.publish("user.updated", json!({"id": "u1"})).await;
+    app.publish(
+        "user.password_reset",
+        json!({"email": "h@example.com", "user_id": "u1"}),
+    )
+    .await;
+    app.publish(
+        "user.password_reset",
+        json!({"email": "i@example.com", "user_id": "u9"}),
+    )
+    .await;
+    app.wait_processed(5).await;
+    app.publish("user.deleted", json!({"id": "u1"})).await;
+    app.wait_processed(6).await;
+
+    let outbox = app.outbox().await;
+    let welcome: Vec<_> = outbox.iter().filter(|r| r.template == "welcome").collect();
+    assert_eq!(welcome.len(), 1);
+    assert_eq!(welcome[0].recipient, "h@example.com");
+    assert!(welcome[0].token.is_none());
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT email FROM password_reset_tokens WHERE invalidated_at IS NULL AND used_at IS NULL",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        live,
+        vec!["i@example.com".to_owned()],
+        "only the deleted user's token stopped working"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_mode_cloudevents_with_either_prefix() {
+    let app = TestApp::spawn().await;
+    for (prefix, id) in [("cloudEvents:", "bin-1"), ("cloudEvents_", "bin-2")] {
+        let mut headers = FieldTable::default();
+        for (k, v) in [
+            ("specversion", "1.0"),
+            ("id", id),
+            ("type", "user.created"),
+            ("source", "test"),
+        ] {
+            headers.insert(
+                format!("{prefix}{k}").into(),
+                AMQPValue::LongString(LongString::from(v)),
+            );
+        }
+        let body = json!({"id": id, "email": format!("{id}@example.com")});
+        app.publish_raw(
+            "user.created",
+            body.to_string().as_bytes(),
+            BasicProperties::default().with_headers(headers),
+        )
+        .await;
+    }
+    app.wait_processed(2).await;
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM processed_events ORDER BY event_id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(ids, ["bin-1", "bin-2"]);
+    assert_eq!(app.outbox().await.len(), 2);
+}

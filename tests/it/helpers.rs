@@ -1,0 +1,349 @@
+//! `TestApp`: a worker on a fresh database and fresh AMQP names, and the
+//! small vocabulary tests speak (`publish`, `wait_until`, `dead_letters`).
+
+use crate::proxy::Proxy;
+use base64::Engine;
+use clap::Parser;
+use herald::cli::Cli;
+use herald::settings::Settings;
+use herald::store::SecretKey;
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::future::Future;
+use std::sync::Once;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const PG: &str = "127.0.0.1:5432";
+pub const AMQP: &str = "127.0.0.1:5672";
+
+#[derive(Default)]
+pub struct Options {
+    pub proxy_db: bool,
+    pub proxy_amqp: bool,
+    /// Do not start the in-process worker (tests that drive the binary).
+    pub no_worker: bool,
+}
+
+pub struct TestApp {
+    /// Settings pointing straight at the services.
+    pub settings: Settings,
+    /// What the worker uses: through the proxies where asked for.
+    pub worker_settings: Settings,
+    pub pool: PgPool,
+    pub key: SecretKey,
+    pub key_b64: String,
+    pub amqp: Connection,
+    pub channel: Channel,
+    pub db_proxy: Option<Proxy>,
+    pub amqp_proxy: Option<Proxy>,
+    cancel: CancellationToken,
+    worker: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            herald::telemetry::init(Some(herald::settings::LogFormat::Pretty));
+        }
+    });
+}
+
+pub fn settings_for(db: &str, amqp: &str, name: &str, key: &str) -> Settings {
+    let cli = Cli::try_parse_from([
+        "herald",
+        "run",
+        "--database-url",
+        &format!("postgres://postgres@{db}/herald_test_{name}"),
+        "--amqp-url",
+        &format!("amqp://guest:guest@{amqp}/%2f"),
+        "--exchange",
+        &format!("test.{name}"),
+        "--queue",
+        &format!("herald.test.{name}"),
+        "--secret-key",
+        key,
+    ])
+    .expect("test settings parse");
+    cli.settings
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(opts: Options) -> Self {
+        init_logs();
+        let name = Uuid::new_v4().simple().to_string();
+        let key_b64 = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
+        let settings = settings_for(PG, AMQP, &name, &key_b64);
+        herald::app::migrate(&settings).await.expect("migrate");
+        let db_proxy = if opts.proxy_db {
+            Some(Proxy::start(PG.parse().unwrap()).await)
+        } else {
+            None
+        };
+        let amqp_proxy = if opts.proxy_amqp {
+            Some(Proxy::start(AMQP.parse().unwrap()).await)
+        } else {
+            None
+        };
+        let db_addr = db_proxy
+            .as_ref()
+            .map_or(PG.to_owned(), |p| p.addr.to_string());
+        let amqp_addr = amqp_proxy
+            .as_ref()
+            .map_or(AMQP.to_owned(), |p| p.addr.to_string());
+        let worker_settings = settings_for(&db_addr, &amqp_addr, &name, &key_b64);
+        let pool = PgPool::connect(&settings.database_url).await.unwrap();
+        let amqp = herald::intake::connect(&settings.amqp_url, "test")
+            .await
+            .unwrap();
+        let channel = amqp.create_channel().await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        let cancel = CancellationToken::new();
+        let mut app = TestApp {
+            key: settings.secret_key().unwrap(),
+            settings,
+            worker_settings,
+            pool,
+            key_b64,
+            amqp,
+            channel,
+            db_proxy,
+            amqp_proxy,
+            cancel,
+            worker: None,
+        };
+        if !opts.no_worker {
+            app.start_worker();
+        }
+        app
+    }
+
+    pub fn start_worker(&mut self) {
+        self.cancel = CancellationToken::new();
+        let (settings, cancel) = (self.worker_settings.clone(), self.cancel.clone());
+        self.worker = Some(tokio::spawn(herald::app::run(settings, cancel)));
+    }
+
+    /// Graceful stop of the in-process worker; it must end without error.
+    pub async fn stop_worker(&mut self) {
+        self.cancel.cancel();
+        if let Some(worker) = self.worker.take() {
+            tokio::time::timeout(Duration::from_secs(20), worker)
+                .await
+                .expect("worker stops within 20 s")
+                .unwrap()
+                .expect("worker ends cleanly");
+        }
+    }
+
+    /// Publishes a structured CloudEvent; returns its id.
+    pub async fn publish(&self, event_type: &str, data: Value) -> String {
+        let id = Uuid::new_v4().to_string();
+        self.publish_with_id(event_type, &id, data).await;
+        id
+    }
+
+    pub async fn publish_with_id(&self, event_type: &str, id: &str, data: Value) {
+        herald::intake::publisher::publish_event(
+            &self.channel,
+            &self.settings,
+            event_type,
+            id,
+            data,
+        )
+        .await
+        .expect("publish");
+    }
+
+    /// Publishes any bytes with the given routing key and properties.
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8], props: BasicProperties) {
+        let confirm = self
+            .channel
+            .basic_publish(
+                self.settings.exchange.as_str().into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+
+    pub async fn processed(&self) -> i64 {
+        self.count("SELECT count(*) FROM processed_events").await
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+
+    /// Waits until `processed_events` holds `n` rows.
+    pub async fn wait_processed(&self, n: i64) {
+        wait_until(&format!("{n} events processed"), || async {
+            self.processed().await >= n
+        })
+        .await;
+        assert_eq!(self.processed().await, n);
+    }
+
+    /// Takes every message from the dead-letter queue.
+    pub async fn take_dead_letters(&self) -> Vec<lapin::message::Delivery> {
+        let mut out = Vec::new();
+        let queue = self.settings.dead_letter_name();
+        while let Some(msg) = self
+            .channel
+            .basic_get(queue.as_str().into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            msg.delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .unwrap();
+            out.push(msg.delivery);
+        }
+        out
+    }
+
+    /// Ready messages in a queue (not counting unacked ones).
+    pub async fn queue_len(&self, queue: &str) -> u32 {
+        let ch = self.amqp.create_channel().await.unwrap();
+        let q = ch
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = ch.close(200, "ok".into()).await;
+        q.message_count()
+    }
+
+    /// Environment for running the `herald` binary against this app.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let s = &self.worker_settings;
+        vec![
+            ("DATABASE_URL", s.database_url.clone()),
+            ("AMQP_URL", s.amqp_url.clone()),
+            ("HERALD_EXCHANGE", s.exchange.clone()),
+            ("HERALD_QUEUE", s.queue.clone()),
+            ("HERALD_SECRET_KEY", self.key_b64.clone()),
+            ("HERALD_LOG_FORMAT", "json".into()),
+        ]
+    }
+}
+
+pub fn herald_bin() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    // Nothing from the developer's environment or .env leaks into the test.
+    cmd.current_dir(std::env::temp_dir());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HERALD_")
+            || ["DATABASE_URL", "AMQP_URL", "SMTP_URL", "RUST_LOG"].contains(&k.as_str())
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).unwrap();
+    b
+}
+
+/// Polls `cond` every 20 ms for up to 30 s.
+pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Header value as text.
+pub fn header(props: &BasicProperties, key: &str) -> Option<String> {
+    match props.headers().as_ref()?.inner().get(key)? {
+        lapin::types::AMQPValue::LongString(s) => {
+            Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+        }
+        lapin::types::AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredEmail {
+    id: Uuid,
+    template: String,
+    recipient: String,
+    data: Value,
+    token_sealed: Option<Vec<u8>>,
+}
+
+/// An outbox row with its token opened.
+pub struct OutboxRow {
+    pub template: String,
+    pub recipient: String,
+    pub data: Value,
+    pub token: Option<String>,
+}
+
+impl TestApp {
+    pub async fn outbox(&self) -> Vec<OutboxRow> {
+        let rows: Vec<StoredEmail> = sqlx::query_as(
+            "SELECT id, template, recipient, data, token_sealed FROM email_outbox ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        rows.into_iter()
+            .map(|r| OutboxRow {
+                token: r
+                    .token_sealed
+                    .map(|s| self.key.open(&s, r.id).unwrap().expose().to_owned()),
+                template: r.template,
+                recipient: r.recipient,
+                data: r.data,
+            })
+            .collect()
+    }
+}
+
+pub fn sha256(token: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).to_vec()
+}

@@ -1,0 +1,112 @@
+//! No plaintext token anywhere in the database or the logs.
+
+use crate::helpers::{Options, TestApp, herald_bin, wait_until};
+use lapin::BasicProperties;
+use serde_json::json;
+use std::process::Stdio;
+
+/// Every minted or given token is searched for in every text-like column.
+async fn assert_no_plaintext(app: &TestApp, tokens: &[String]) {
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'bytea', 'jsonb', 'json')",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(columns.len() > 10, "the scan sees the schema");
+    for (table, column, ty) in &columns {
+        for token in tokens {
+            let sql = if ty == "bytea" {
+                format!(
+                    r#"SELECT count(*) FROM "{table}" WHERE position(convert_to($1, 'UTF8') IN "{column}") > 0"#
+                )
+            } else {
+                format!(r#"SELECT count(*) FROM "{table}" WHERE strpos("{column}"::text, $1) > 0"#)
+            };
+            let hits: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(token)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+            assert_eq!(hits, 0, "a token is stored in clear in {table}.{column}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_never_stored_or_logged_in_clear() {
+    let app = TestApp::spawn_with(Options {
+        no_worker: true,
+        ..Default::default()
+    })
+    .await;
+    let given = "given-reset-token-0123456789abcdef".to_owned();
+    let first_id = app
+        .publish(
+            "invite.created",
+            json!({"id": "inv_s", "email": "s@example.com"}),
+        )
+        .await;
+    app.publish("invite.resent", json!({"id": "inv_s"})).await;
+    app.publish("user.password_reset", json!({"email": "s@example.com"}))
+        .await;
+    let medusa = json!({"name": "auth.password_reset", "data": {"entity_id": "t@example.com", "token": given}});
+    app.publish_raw(
+        "auth.password_reset",
+        medusa.to_string().as_bytes(),
+        BasicProperties::default().with_message_id("sec-1".into()),
+    )
+    .await;
+
+    // The real binary, logging everything it can.
+    let log = tempfile_path();
+    let mut child = herald_bin()
+        .arg("run")
+        .envs(app.env())
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    wait_until("all processed", || async { app.processed().await == 4 }).await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut tokens: Vec<String> = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter_map(|r| r.token)
+        .collect();
+    assert_eq!(tokens.len(), 4, "four emails carry a token");
+    assert!(tokens.contains(&given));
+    assert_no_plaintext(&app, &tokens).await;
+
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains(&first_id),
+        "the log was captured, with event ids"
+    );
+    tokens.dedup();
+    for token in &tokens {
+        assert!(
+            !logs.contains(token.as_str()),
+            "a token appears in the logs"
+        );
+    }
+    if std::env::var_os("KEEP_LOG").is_none() {
+        let _ = std::fs::remove_file(&log);
+    } else {
+        eprintln!("log kept at {}", log.display());
+    }
+}
+
+fn tempfile_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("herald-log-{}.txt", uuid::Uuid::new_v4()))
+}
