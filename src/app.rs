@@ -68,9 +68,23 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Resul
         return Ok(());
     };
     tracing::info!("database ready");
-    intake::consume(&settings, &pool, &ctx, &cancel).await?;
+    // Each component runs until `cancel`; the first to fail stops the others.
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
+        tasks.spawn(async move { intake::consume(&settings, &pool, &ctx, &cancel).await });
+    }
+    let mut result = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {
+            cancel.cancel();
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+    }
     pool.close().await;
-    Ok(())
+    result
 }
 
 async fn wait_for_database(settings: &Settings, cancel: &CancellationToken) -> Option<PgPool> {
