@@ -1,6 +1,7 @@
 //! Start-up and the worker's lifetime: database ready and migrated, topology
 //! declared, then the consumer until shutdown.
 
+use crate::email::{EmailDispatcher, EmailSettings, Mailer, Templates};
 use crate::events::Context;
 use crate::settings::Settings;
 use crate::{intake, retry, store};
@@ -64,6 +65,14 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Resul
             .context("HERALD_RESET_TTL: too long")?,
         key: settings.secret_key()?,
     };
+    let key = ctx.key.clone();
+    let email_settings = EmailSettings::from_settings(&settings)?;
+    let templates = load_templates(&settings)?;
+    let mailer = Mailer::from_url(
+        &settings.smtp_url,
+        settings.smtp_timeout,
+        u32::from(settings.email_concurrency),
+    )?;
     let Some(pool) = wait_for_database(&settings, &cancel).await else {
         return Ok(());
     };
@@ -74,6 +83,14 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Resul
         let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
         tasks.spawn(async move { intake::consume(&settings, &pool, &ctx, &cancel).await });
     }
+    let emails = std::sync::Arc::new(EmailDispatcher {
+        pool: pool.clone(),
+        mailer,
+        templates,
+        key,
+        settings: email_settings,
+    });
+    tasks.spawn(emails.run(cancel.clone()));
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {
@@ -85,6 +102,17 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Resul
     }
     pool.close().await;
     result
+}
+
+/// Loads the templates and renders each with sample data: a broken
+/// template stops start-up before a single email goes out.
+pub fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
+    let templates =
+        Templates::load(&settings.templates_dir).map_err(|e| anyhow::anyhow!("templates: {e}"))?;
+    templates
+        .check(&settings.link_base_url)
+        .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
+    Ok(templates)
 }
 
 async fn wait_for_database(settings: &Settings, cancel: &CancellationToken) -> Option<PgPool> {

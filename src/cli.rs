@@ -31,6 +31,9 @@ pub enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// Check or render the email templates.
+    #[command(subcommand)]
+    Templates(TemplatesCommand),
     /// Inspect or re-publish dead-lettered events.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetters),
@@ -47,5 +50,24 @@ pub enum DeadLetters {
     Replay {
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplatesCommand {
+    /// Compile and render every template with sample data; fails naming the file.
+    Check,
+    /// Print the subject, text and HTML of one email.
+    Render {
+        /// invite, password_reset or welcome.
+        name: String,
+        /// The email's data, a JSON object (as the event's handler stores it).
+        #[arg(long)]
+        data: String,
+        #[arg(long)]
+        locale: Option<String>,
+        /// The token to put in the link.
+        #[arg(long, default_value = "TOKEN")]
+        token: String,
     },
 }

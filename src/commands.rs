@@ -1,6 +1,6 @@
 //! What each `herald` subcommand does, in terms of the library.
 
-use crate::cli::{Command, DeadLetters};
+use crate::cli::{Command, DeadLetters, TemplatesCommand};
 use crate::settings::Settings;
 use crate::{app, intake};
 use anyhow::Context as _;
@@ -34,6 +34,27 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             intake::publisher::publish_event(&channel, &settings, &event_type, &id, data).await?;
             let _ = conn.close(200, "done".into()).await;
             println!("{id}");
+            Ok(())
+        }
+        Command::Templates(TemplatesCommand::Check) => {
+            let templates = crate::email::Templates::load(&settings.templates_dir)?;
+            let n = templates.check(&settings.link_base_url)?;
+            println!("{n} templates render");
+            Ok(())
+        }
+        Command::Templates(TemplatesCommand::Render {
+            name,
+            data,
+            locale,
+            token,
+        }) => {
+            let data: serde_json::Value =
+                serde_json::from_str(&data).context("--data is not JSON")?;
+            let templates = crate::email::Templates::load(&settings.templates_dir)?;
+            let ctx =
+                crate::email::render_context(&name, &data, Some(&token), &settings.link_base_url);
+            let r = templates.render(&name, locale.as_deref(), &ctx)?;
+            println!("Subject: {}\n\n{}\n\n{}", r.subject, r.text, r.html);
             Ok(())
         }
         Command::DeadLetters(action) => {

@@ -10,6 +10,8 @@
 //!                                           │
 //!       one transaction: store::record_event (dedupe) → the kind's handler
 //!       (invites, reset tokens, store outbox rows) → commit → ack
+//!
+//! email_outbox ─► email::EmailDispatcher (claim with lease, render, SMTP, record attempt)
 //! ```
 //!
 //! - `cli`, `commands`: the `herald` command line and what each command does.
@@ -18,6 +20,7 @@
 //! - `intake`: the AMQP side: topology, consumer, envelope parsing, dead letters, publishing.
 //! - `events`: one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
+//! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
 //! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, migrations.
 //! - `error`: rejected forever versus retry later.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
@@ -26,6 +29,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod domain;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod intake;

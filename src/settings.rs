@@ -86,6 +86,12 @@ pub struct Settings {
     )]
     pub smtp_url: String,
 
+    /// One SMTP exchange (connect, send, reply); a send that takes longer is
+    /// retried as a transient failure.
+    #[arg(long, env = "HERALD_SMTP_TIMEOUT", global = true, value_name = "HERALD_SMTP_TIMEOUT",
+          default_value = "30s", value_parser = ttl)]
+    pub smtp_timeout: Duration,
+
     /// From header of every email.
     #[arg(
         long,
@@ -282,6 +288,13 @@ fn base_url(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim().trim_end_matches('/');
     if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) || trimmed.len() < 10 {
         return Err("expected an http:// or https:// URL".into());
+    }
+    // Links go into HTML attributes unescaped (their values are percent-encoded).
+    if trimmed
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'<>`".contains(c))
+    {
+        return Err("must not contain spaces, quotes or angle brackets".into());
     }
     Ok(trimmed.to_owned())
 }

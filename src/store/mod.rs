@@ -27,3 +27,10 @@ pub fn pool(database_url: &str) -> anyhow::Result<PgPool> {
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options))
 }
+
+/// A duration as PostgreSQL's `interval` takes it: whole microseconds, and
+/// at most about 292,000 years.
+pub fn pg_interval(d: Duration) -> chrono::Duration {
+    let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 1000);
+    chrono::Duration::microseconds(micros)
+}

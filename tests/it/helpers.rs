@@ -2,6 +2,7 @@
 //! small vocabulary tests speak (`publish`, `wait_until`, `dead_letters`).
 
 use crate::proxy::Proxy;
+use crate::smtp_sink::SmtpSink;
 use base64::Engine;
 use clap::Parser;
 use herald::cli::Cli;
@@ -29,6 +30,7 @@ pub const AMQP: &str = "127.0.0.1:5672";
 pub struct Options {
     pub proxy_db: bool,
     pub proxy_amqp: bool,
+    pub proxy_smtp: bool,
     /// Do not start the in-process worker (tests that drive the binary).
     pub no_worker: bool,
 }
@@ -45,6 +47,8 @@ pub struct TestApp {
     pub channel: Channel,
     pub db_proxy: Option<Proxy>,
     pub amqp_proxy: Option<Proxy>,
+    pub smtp: SmtpSink,
+    pub smtp_proxy: Option<Proxy>,
     cancel: CancellationToken,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -58,7 +62,7 @@ fn init_logs() {
     });
 }
 
-pub fn settings_for(db: &str, amqp: &str, name: &str, key: &str) -> Settings {
+pub fn settings_for(db: &str, amqp: &str, smtp: &str, name: &str, key: &str) -> Settings {
     let cli = Cli::try_parse_from([
         "herald",
         "run",
@@ -72,6 +76,16 @@ pub fn settings_for(db: &str, amqp: &str, name: &str, key: &str) -> Settings {
         &format!("herald.test.{name}"),
         "--secret-key",
         key,
+        "--smtp-url",
+        &format!("smtp://{smtp}"),
+        "--templates-dir",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+        "--link-base-url",
+        "https://admin.example.test/app",
+        "--email-retry-schedule",
+        "100ms,100ms,100ms",
+        "--smtp-timeout",
+        "2s",
     ])
     .expect("test settings parse");
     cli.settings
@@ -86,7 +100,9 @@ impl TestApp {
         init_logs();
         let name = Uuid::new_v4().simple().to_string();
         let key_b64 = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
-        let settings = settings_for(PG, AMQP, &name, &key_b64);
+        let smtp = SmtpSink::start().await;
+        let smtp_addr = smtp.addr.to_string();
+        let settings = settings_for(PG, AMQP, &smtp_addr, &name, &key_b64);
         herald::app::migrate(&settings).await.expect("migrate");
         let db_proxy = if opts.proxy_db {
             Some(Proxy::start(PG.parse().unwrap()).await)
@@ -104,7 +120,15 @@ impl TestApp {
         let amqp_addr = amqp_proxy
             .as_ref()
             .map_or(AMQP.to_owned(), |p| p.addr.to_string());
-        let worker_settings = settings_for(&db_addr, &amqp_addr, &name, &key_b64);
+        let smtp_proxy = if opts.proxy_smtp {
+            Some(Proxy::start(smtp.addr).await)
+        } else {
+            None
+        };
+        let smtp_addr = smtp_proxy
+            .as_ref()
+            .map_or(smtp_addr, |p| p.addr.to_string());
+        let worker_settings = settings_for(&db_addr, &amqp_addr, &smtp_addr, &name, &key_b64);
         let pool = PgPool::connect(&settings.database_url).await.unwrap();
         let amqp = herald::intake::connect(&settings.amqp_url, "test")
             .await
@@ -125,6 +149,8 @@ impl TestApp {
             channel,
             db_proxy,
             amqp_proxy,
+            smtp,
+            smtp_proxy,
             cancel,
             worker: None,
         };
@@ -138,6 +164,15 @@ impl TestApp {
         self.cancel = CancellationToken::new();
         let (settings, cancel) = (self.worker_settings.clone(), self.cancel.clone());
         self.worker = Some(tokio::spawn(herald::app::run(settings, cancel)));
+    }
+
+    /// Ends the worker abruptly, as a crash would: its tasks are dropped
+    /// mid-flight and nothing is recorded or acked.
+    pub async fn kill_worker(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+            let _ = worker.await;
+        }
     }
 
     /// Graceful stop of the in-process worker; it must end without error.
@@ -254,6 +289,14 @@ impl TestApp {
             ("HERALD_QUEUE", s.queue.clone()),
             ("HERALD_SECRET_KEY", self.key_b64.clone()),
             ("HERALD_LOG_FORMAT", "json".into()),
+            ("SMTP_URL", s.smtp_url.clone()),
+            (
+                "HERALD_TEMPLATES_DIR",
+                s.templates_dir.display().to_string(),
+            ),
+            ("HERALD_LINK_BASE_URL", s.link_base_url.clone()),
+            ("HERALD_EMAIL_RETRY_SCHEDULE", "100ms,100ms,100ms".into()),
+            ("HERALD_SMTP_TIMEOUT", "2s".into()),
         ]
     }
 }
@@ -340,6 +383,24 @@ impl TestApp {
                 data: r.data,
             })
             .collect()
+    }
+}
+
+impl TestApp {
+    /// Waits for the next email and returns its recipient and the token in
+    /// its link.
+    pub async fn next_token(&self) -> (String, String) {
+        let received = self.smtp.next_email().await;
+        let message = mail_parser::MessageParser::default()
+            .parse(&received.data)
+            .expect("valid MIME");
+        let text = message.body_text(0).expect("a text part").into_owned();
+        let start = text.find("?token=").expect("a link with a token") + "?token=".len();
+        let token = text[start..]
+            .split(|c: char| c == '&' || c.is_whitespace())
+            .next()
+            .unwrap();
+        (received.rcpt_to[0].clone(), token.to_owned())
     }
 }
 

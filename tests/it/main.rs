@@ -2,9 +2,11 @@
 
 mod helpers;
 mod proxy;
+mod smtp_sink;
 
 mod dead_letters;
 mod dedupe;
+mod email;
 mod events;
 mod faults;
 mod secrets;

@@ -1,0 +1,126 @@
+//! What a template sees: the outbox row's data plus the link built from the
+//! token and `HERALD_LINK_BASE_URL`, and human-readable expiry.
+
+use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Everything but RFC 3986 unreserved characters is encoded.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn enc(value: &str) -> String {
+    utf8_percent_encode(value, QUERY_VALUE).to_string()
+}
+
+/// Builds the template context for one email. `token` is the opened token,
+/// present for invite and reset emails.
+pub fn render_context(kind: &str, data: &Value, token: Option<&str>, link_base: &str) -> Value {
+    let mut ctx = data.clone();
+    let Some(map) = ctx.as_object_mut() else {
+        return ctx;
+    };
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let token = token.unwrap_or_default();
+    let link = match kind {
+        "invite" => format!("{link_base}/invite?token={}", enc(token)),
+        "password_reset" => format!(
+            "{link_base}/reset-password?token={}&email={}",
+            enc(token),
+            enc(&text("email"))
+        ),
+        _ => link_base.to_owned(),
+    };
+    let expires_at = text("expires_at").parse::<DateTime<Utc>>().ok();
+    let expires_in = match (
+        kind,
+        map.get("ttl_minutes").and_then(Value::as_u64),
+        expires_at,
+    ) {
+        ("password_reset", Some(minutes), _) => {
+            Some(human_duration(Duration::from_secs(minutes * 60)))
+        }
+        (_, _, Some(at)) => Some(human_duration(
+            (at - Utc::now()).to_std().unwrap_or_default(),
+        )),
+        _ => None,
+    };
+    map.insert("link".into(), json!(link));
+    map.insert("expires_in".into(), json!(expires_in));
+    map.insert(
+        "expires_at_text".into(),
+        json!(expires_at.map(|at| at.format("%-d %B %Y, %H:%M UTC").to_string())),
+    );
+    for key in ["first_name", "last_name", "invited_by", "role", "email"] {
+        map.entry(key).or_insert(Value::Null);
+    }
+    ctx
+}
+
+/// "45 minutes", "2 hours", "7 days": rounded to the unit a reader expects.
+pub fn human_duration(d: Duration) -> String {
+    let minutes = (d.as_secs() + 30) / 60;
+    let (n, unit) = if minutes < 120 {
+        (minutes.max(1), "minute")
+    } else if minutes < 48 * 60 {
+        ((minutes + 30) / 60, "hour")
+    } else {
+        ((minutes + 12 * 60) / (24 * 60), "day")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Data shaped like what each handler writes, for `templates check`.
+pub fn sample_data(kind: &str) -> Value {
+    let expires = (Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    match kind {
+        "invite" => json!({"invite_id": "inv_sample", "email": "ada@example.com", "role": "admin",
+                           "first_name": "Ada", "invited_by": "grace@example.com", "expires_at": expires}),
+        "password_reset" => {
+            json!({"email": "ada@example.com", "user_id": "user_sample", "first_name": "Ada",
+                                   "last_name": "Lovelace", "expires_at": expires, "ttl_minutes": 60})
+        }
+        _ => {
+            json!({"user_id": "user_sample", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_encode_token_and_email() {
+        let ctx = render_context(
+            "password_reset",
+            &json!({"email": "a+b@example.com", "ttl_minutes": 60}),
+            Some("t/k=n"),
+            "https://x.test/app",
+        );
+        assert_eq!(
+            ctx["link"],
+            "https://x.test/app/reset-password?token=t%2Fk%3Dn&email=a%2Bb%40example.com"
+        );
+        assert_eq!(ctx["expires_in"], "60 minutes");
+        let ctx = render_context("invite", &json!({}), Some("abc_-"), "https://x.test/app");
+        assert_eq!(ctx["link"], "https://x.test/app/invite?token=abc_-");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(Duration::from_secs(3600)), "60 minutes");
+        assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
+        assert_eq!(human_duration(Duration::from_secs(7 * 86400 - 5)), "7 days");
+        assert_eq!(human_duration(Duration::from_secs(60)), "1 minute");
+    }
+}

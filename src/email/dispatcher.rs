@@ -1,0 +1,252 @@
+//! The email dispatcher: claims due outbox rows in short transactions (lease,
+//! `SKIP LOCKED`, so replicas share the work), renders and sends each outside
+//! any transaction with bounded concurrency, and records how it went.
+
+use super::attempts::{self, Attempt, Claimed, Next};
+use super::mailer::{Mailer, SendOutcome};
+use super::rate_limit::{self, LIMITED};
+use super::{Templates, message, render_context};
+use crate::retry;
+use crate::settings::{RateLimit, Schedule, Settings};
+use crate::store::SecretKey;
+use anyhow::Context as _;
+use lettre::message::Mailbox;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// How often an idle dispatcher looks for due rows.
+const POLL: Duration = Duration::from_millis(100);
+/// Longest wait between tries while the SMTP server cannot be reached.
+const UNREACHABLE_MAX_DELAY: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    pub from: Mailbox,
+    pub link_base: String,
+    pub schedule: Schedule,
+    pub rate_limit: RateLimit,
+    pub concurrency: usize,
+    /// Outlives any one send (SMTP timeout twice over), so only a dead
+    /// worker's rows are taken over.
+    pub lease: Duration,
+}
+
+impl EmailSettings {
+    pub fn from_settings(s: &Settings) -> anyhow::Result<Self> {
+        let from = s
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("HERALD_MAIL_FROM: not a valid mailbox ({e})"))?;
+        Ok(Self {
+            from,
+            link_base: s.link_base_url.clone(),
+            schedule: s.email_retry_schedule.clone(),
+            rate_limit: s.email_rate_limit,
+            concurrency: usize::from(s.email_concurrency),
+            lease: s.smtp_timeout * 2 + Duration::from_secs(1),
+        })
+    }
+}
+
+pub struct EmailDispatcher {
+    pub pool: PgPool,
+    pub mailer: Mailer,
+    pub templates: Templates,
+    pub key: SecretKey,
+    pub settings: EmailSettings,
+}
+
+impl EmailDispatcher {
+    /// Runs until `cancel`, then lets the sends in flight finish.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) -> anyhow::Result<()> {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut in_flight = JoinSet::new();
+        let mut backoff = retry::backoff();
+        while !cancel.is_cancelled() {
+            while in_flight.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = in_flight.join_next() => {}
+                    _ = cancel.cancelled() => {}
+                }
+                continue;
+            }
+            match attempts::claim(&self.pool, free as i64, self.settings.lease).await {
+                Ok(rows) if rows.is_empty() => {
+                    backoff = retry::backoff();
+                    retry::pause(Some(POLL), &cancel).await;
+                }
+                Ok(rows) => {
+                    for row in rows {
+                        let permit = permits
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .context("semaphore closed")?;
+                        let me = self.clone();
+                        in_flight.spawn(async move {
+                            me.deliver(row).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim emails; retrying");
+                    retry::pause(backoff.next(), &cancel).await;
+                }
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        tracing::info!("email dispatcher stopped");
+        Ok(())
+    }
+
+    async fn deliver(&self, row: Claimed) {
+        let span = tracing::info_span!("email", outbox.id = %row.id, template = %row.template, attempt = row.attempts);
+        async {
+            let (attempt, next) = self.attempt(&row).await;
+            let counter = match &next {
+                Next::Finish { status: "sent" } => "sent",
+                Next::Finish { status: "dropped" } => "rate_limited",
+                Next::Finish { .. } => "failed",
+                Next::Retry { .. } => "retried",
+            };
+            metrics::counter!("herald_emails_total", "outcome" => counter).increment(1);
+            if counter == "sent" {
+                let age = (chrono::Utc::now() - row.event_time)
+                    .to_std()
+                    .unwrap_or_default();
+                metrics::histogram!("herald_event_to_email_seconds").record(age.as_secs_f64());
+                tracing::info!("email sent");
+            } else {
+                tracing::warn!(outcome = counter, detail = %attempt.detail, "email not sent");
+            }
+            let mut backoff = retry::backoff();
+            // The attempt must be recorded: without it the row would be sent
+            // again when its lease lapses.
+            while let Err(e) =
+                attempts::record(&self.pool, row.id, row.attempts, &attempt, &next).await
+            {
+                tracing::warn!(error = %e, "cannot record the email attempt; retrying");
+                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn attempt(&self, row: &Claimed) -> (Attempt, Next) {
+        let token = match &row.token_sealed {
+            Some(sealed) => match self.key.open(sealed, row.id) {
+                Ok(token) => Some(token),
+                Err(e) => return finish("invalid", None, e, "failed"),
+            },
+            None if row.template != "welcome" => {
+                return finish(
+                    "invalid",
+                    None,
+                    "the email's token is gone".into(),
+                    "failed",
+                );
+            }
+            None => None,
+        };
+        let limit = self.settings.rate_limit;
+        if limit.max > 0 && row.counted_at.is_none() && LIMITED.contains(&row.template.as_str()) {
+            match rate_limit::take_slot(&self.pool, limit, row.id, &row.recipient).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let detail = format!(
+                        "over the limit of {} {} emails per {} to this address",
+                        limit.max,
+                        row.template,
+                        humantime::format_duration(limit.per)
+                    );
+                    return finish("rate_limited", None, detail, "dropped");
+                }
+                Err(e) => {
+                    let next = Next::Retry {
+                        delay: Duration::from_secs(1),
+                        used_retry: false,
+                    };
+                    return (
+                        attempt("transient", None, format!("rate limit check failed: {e}")),
+                        next,
+                    );
+                }
+            }
+        }
+        let token = token.as_ref().map(|t| t.expose());
+        let ctx = render_context(&row.template, &row.data, token, &self.settings.link_base);
+        let rendered = match self
+            .templates
+            .render(&row.template, row.locale.as_deref(), &ctx)
+        {
+            Ok(r) => r,
+            Err(e) => return finish("invalid", None, e.to_string(), "failed"),
+        };
+        let message = match message::build(&self.settings.from, &row.recipient, row.id, rendered) {
+            Ok(m) => m,
+            Err(e) => return finish("invalid", None, e, "failed"),
+        };
+        match self.mailer.send(message).await {
+            SendOutcome::Sent { code, detail } => finish("sent", code, detail, "sent"),
+            SendOutcome::Permanent { code, detail } => finish("permanent", code, detail, "failed"),
+            SendOutcome::Transient { code, detail } => {
+                match self.settings.schedule.0.get(row.retries_used as usize) {
+                    Some(delay) => {
+                        let next = Next::Retry {
+                            delay: jitter(*delay),
+                            used_retry: true,
+                        };
+                        (attempt("transient", code, detail), next)
+                    }
+                    None => finish("transient", code, detail, "failed"),
+                }
+            }
+            SendOutcome::Unreachable { detail } => {
+                let exp = Duration::from_millis(100).saturating_mul(1 << row.attempts.clamp(0, 16));
+                let delay = jitter(exp.min(UNREACHABLE_MAX_DELAY));
+                (
+                    attempt("transient", None, detail),
+                    Next::Retry {
+                        delay,
+                        used_retry: false,
+                    },
+                )
+            }
+        }
+    }
+}
+
+fn attempt(outcome: &'static str, code: Option<u16>, detail: String) -> Attempt {
+    Attempt {
+        outcome,
+        code,
+        detail,
+    }
+}
+
+/// An attempt after which the row is final.
+fn finish(
+    outcome: &'static str,
+    code: Option<u16>,
+    detail: String,
+    status: &'static str,
+) -> (Attempt, Next) {
+    (attempt(outcome, code, detail), Next::Finish { status })
+}
+
+/// ±10 %, so emails failing together do not retry in lockstep.
+fn jitter(delay: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let _ = getrandom::getrandom(&mut b);
+    let factor = 0.9 + f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) * 0.2;
+    delay.mul_f64(factor)
+}

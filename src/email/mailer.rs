@@ -1,0 +1,108 @@
+//! One pooled lettre transport built from `SMTP_URL`, or `file://DIR` for
+//! development, and the classification of what went wrong.
+
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// How a send ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    Sent {
+        code: Option<u16>,
+        detail: String,
+    },
+    /// A 4xx reply or a timeout: retried on the schedule.
+    Transient {
+        code: Option<u16>,
+        detail: String,
+    },
+    /// A 5xx reply: failed at once.
+    Permanent {
+        code: Option<u16>,
+        detail: String,
+    },
+    /// The server could not be reached at all: retried soon, without using
+    /// up the email's retry schedule, since no email is at fault.
+    Unreachable {
+        detail: String,
+    },
+}
+
+impl Mailer {
+    pub fn from_url(url: &str, timeout: Duration, pool_size: u32) -> anyhow::Result<Self> {
+        if let Some(dir) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("SMTP_URL: cannot create {dir}: {e}"))?;
+            return Ok(Mailer::File(AsyncFileTransport::new(dir)));
+        }
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            // The URL may hold a password: name the setting, not the value.
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "SMTP_URL: not a valid smtp://, smtps:// or file:// URL ({})",
+                    redact(&e.to_string())
+                )
+            })?;
+        let pool = PoolConfig::new()
+            .max_size(pool_size)
+            .idle_timeout(Duration::from_secs(30));
+        Ok(Mailer::Smtp(
+            builder.timeout(Some(timeout)).pool_config(pool).build(),
+        ))
+    }
+
+    pub async fn send(&self, message: Message) -> SendOutcome {
+        match self {
+            Mailer::File(t) => match t.send(message).await {
+                Ok(id) => SendOutcome::Sent {
+                    code: None,
+                    detail: format!("written as {id}.eml"),
+                },
+                Err(e) => SendOutcome::Unreachable {
+                    detail: e.to_string(),
+                },
+            },
+            Mailer::Smtp(t) => match t.send(message).await {
+                Ok(response) => SendOutcome::Sent {
+                    code: code_of(&response.code().to_string()),
+                    detail: excerpt(&response.message().collect::<Vec<_>>().join(" ")),
+                },
+                Err(e) => {
+                    let (code, detail) = (
+                        e.status().and_then(|c| code_of(&c.to_string())),
+                        excerpt(&e.to_string()),
+                    );
+                    if e.is_permanent() {
+                        SendOutcome::Permanent { code, detail }
+                    } else if e.is_transient() || e.is_timeout() {
+                        SendOutcome::Transient { code, detail }
+                    } else {
+                        SendOutcome::Unreachable { detail }
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn code_of(text: &str) -> Option<u16> {
+    text.get(..3)?.parse().ok()
+}
+
+fn excerpt(text: &str) -> String {
+    text.chars().take(500).collect()
+}
+
+fn redact(message: &str) -> String {
+    if message.contains('@') {
+        "details withheld".into()
+    } else {
+        message.to_owned()
+    }
+}

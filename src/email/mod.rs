@@ -1,0 +1,16 @@
+//! Where emails go out: templates rendered with Handlebars, a pooled lettre
+//! transport, and the dispatcher that claims outbox rows and records every
+//! attempt.
+
+mod attempts;
+mod context;
+mod dispatcher;
+mod mailer;
+mod message;
+mod rate_limit;
+pub mod templates;
+
+pub use context::{human_duration, render_context, sample_data};
+pub use dispatcher::{EmailDispatcher, EmailSettings};
+pub use mailer::Mailer;
+pub use templates::{Rendered, Templates};
