@@ -54,10 +54,25 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `herald run`: the worker, until `cancel` fires. Settings are checked before
-/// anything connects; services that are not up yet are waited for.
+/// `herald run`: binds `HERALD_HTTP_ADDR` and runs the worker until `cancel`.
 pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Result<()> {
     settings.check_urls()?;
+    let listener = tokio::net::TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("HERALD_HTTP_ADDR: cannot listen on {}", settings.http_addr))?;
+    run_with_listener(settings, listener, cancel).await
+}
+
+/// The worker, until `cancel` fires, serving HTTP on `listener` (tests bind
+/// port 0). Settings are checked before anything connects; services that are
+/// not up yet are waited for.
+pub async fn run_with_listener(
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    settings.check_urls()?;
+    crate::http::metrics::handle();
     let ctx = Context {
         invite_ttl: chrono::Duration::from_std(settings.invite_ttl)
             .context("HERALD_INVITE_TTL: too long")?,
@@ -91,6 +106,16 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Resul
         settings: email_settings,
     });
     tasks.spawn(emails.run(cancel.clone()));
+    let relay_wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    tasks.spawn(crate::relay::run(
+        settings.clone(),
+        pool.clone(),
+        relay_wake.clone(),
+        cancel.clone(),
+    ));
+    let state = crate::http::AppState::new(pool.clone(), &settings, relay_wake);
+    let router = crate::http::router(state, settings.api_token.as_deref());
+    tasks.spawn(crate::http::serve(listener, router, cancel.clone()));
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {

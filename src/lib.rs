@@ -21,6 +21,8 @@
 //! - `events`: one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
+//! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
+//! - `relay`: events Herald publishes itself (`invite.accepted`), via `event_outbox`.
 //! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, migrations.
 //! - `error`: rejected forever versus retry later.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
@@ -32,7 +34,9 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod http;
 pub mod intake;
+pub mod relay;
 pub mod retry;
 pub mod settings;
 pub mod store;

@@ -133,6 +133,17 @@ impl Session<'_> {
                 }
                 Err(rejection) => Err(rejection),
             };
+            let label = match &outcome {
+                Ok(Outcome::Processed) => "processed",
+                Ok(Outcome::Duplicate) => "duplicate",
+                Err(_) => "dead_lettered",
+            };
+            let event_type = crate::events::EVENT_TYPES
+                .into_iter()
+                .find(|t| *t == delivery.routing_key.as_str())
+                .unwrap_or("other");
+            metrics::counter!("herald_events_total", "type" => event_type, "outcome" => label)
+                .increment(1);
             match outcome {
                 Ok(Outcome::Processed) => tracing::info!("processed"),
                 Ok(Outcome::Duplicate) => tracing::info!("already processed; skipped"),

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 pub const PG: &str = "127.0.0.1:5432";
 pub const AMQP: &str = "127.0.0.1:5672";
+pub const API_TOKEN: &str = "test-api-token";
 
 #[derive(Default)]
 pub struct Options {
@@ -49,6 +50,9 @@ pub struct TestApp {
     pub amqp_proxy: Option<Proxy>,
     pub smtp: SmtpSink,
     pub smtp_proxy: Option<Proxy>,
+    /// The worker's HTTP address, once started.
+    pub http: Option<std::net::SocketAddr>,
+    pub client: reqwest::Client,
     cancel: CancellationToken,
     worker: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -86,6 +90,10 @@ pub fn settings_for(db: &str, amqp: &str, smtp: &str, name: &str, key: &str) -> 
         "100ms,100ms,100ms",
         "--smtp-timeout",
         "2s",
+        "--api-token",
+        API_TOKEN,
+        "--http-addr",
+        "127.0.0.1:0",
     ])
     .expect("test settings parse");
     cli.settings
@@ -151,6 +159,8 @@ impl TestApp {
             amqp_proxy,
             smtp,
             smtp_proxy,
+            http: None,
+            client: reqwest::Client::new(),
             cancel,
             worker: None,
         };
@@ -163,7 +173,13 @@ impl TestApp {
     pub fn start_worker(&mut self) {
         self.cancel = CancellationToken::new();
         let (settings, cancel) = (self.worker_settings.clone(), self.cancel.clone());
-        self.worker = Some(tokio::spawn(herald::app::run(settings, cancel)));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        self.http = Some(listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        self.worker = Some(tokio::spawn(herald::app::run_with_listener(
+            settings, listener, cancel,
+        )));
     }
 
     /// Ends the worker abruptly, as a crash would: its tasks are dropped
@@ -185,6 +201,30 @@ impl TestApp {
                 .unwrap()
                 .expect("worker ends cleanly");
         }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http.expect("worker started"))
+    }
+
+    /// An authorised JSON POST to the API.
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Publishes a structured CloudEvent; returns its id.
@@ -297,6 +337,8 @@ impl TestApp {
             ("HERALD_LINK_BASE_URL", s.link_base_url.clone()),
             ("HERALD_EMAIL_RETRY_SCHEDULE", "100ms,100ms,100ms".into()),
             ("HERALD_SMTP_TIMEOUT", "2s".into()),
+            ("HERALD_HTTP_ADDR", "127.0.0.1:0".into()),
+            ("HERALD_API_TOKEN", API_TOKEN.into()),
         ]
     }
 }

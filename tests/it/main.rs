@@ -9,6 +9,7 @@ mod dedupe;
 mod email;
 mod events;
 mod faults;
+mod http;
 mod secrets;
 mod settings;
 mod shutdown;

@@ -1,0 +1,43 @@
+//! One Prometheus recorder for the process; every counter and histogram
+//! Herald records through the `metrics` facade lands here.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sqlx::PgPool;
+use std::sync::OnceLock;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder on first use (tests run several apps per process).
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ])
+            .expect("valid buckets")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Only fails if another recorder is installed, which Herald never does.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+pub fn render() -> String {
+    handle().render()
+}
+
+/// Dispatch backlog and the age of its oldest due item, read at scrape time.
+pub async fn observe_backlog(pool: &PgPool) {
+    let emails: Result<(i64, Option<f64>), _> = sqlx::query_as(
+        "SELECT count(*), EXTRACT(EPOCH FROM now() - min(next_attempt_at))::float8
+         FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= now()",
+    )
+    .fetch_one(pool)
+    .await;
+    if let Ok((count, oldest)) = emails {
+        metrics::gauge!("herald_dispatch_backlog", "kind" => "email").set(count as f64);
+        metrics::gauge!("herald_dispatch_oldest_due_seconds", "kind" => "email")
+            .set(oldest.unwrap_or(0.0));
+    }
+}

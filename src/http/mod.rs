@@ -1,0 +1,146 @@
+//! The HTTP server inside `herald run`: health, readiness and metrics for
+//! operators; `/v1` for the back end (tokens, invites, and later endpoints),
+//! with an OpenAPI document generated from the handlers.
+
+mod auth;
+pub mod error;
+mod health;
+mod invites;
+pub mod metrics;
+mod password_resets;
+mod throttle;
+
+use crate::settings::Settings;
+use auth::ApiToken;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use error::ApiError;
+use serde::Deserialize;
+use sqlx::PgPool;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use throttle::Throttle;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use invites::MAX_LIMIT;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub amqp_url: String,
+    /// Wakes the event relay after an accept commits.
+    pub relay: Arc<Notify>,
+    throttle: Arc<Throttle>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, settings: &Settings, relay: Arc<Notify>) -> Self {
+        Self {
+            pool,
+            amqp_url: settings.amqp_url.clone(),
+            relay,
+            throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// The token from the link.
+    pub token: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald", description = "Invite and password-reset tokens, and webhook endpoints."),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// Every route. `/v1` sits behind the bearer token; the OpenAPI document
+/// describing it is public.
+pub fn router(state: AppState, api_token: Option<&str>) -> Router {
+    let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(invites::validate))
+        .routes(routes!(invites::accept))
+        .routes(routes!(invites::list))
+        .routes(routes!(invites::revoke))
+        .routes(routes!(password_resets::consume))
+        .with_state(state.clone())
+        .split_for_parts();
+    let token = Arc::new(ApiToken::new(api_token));
+    let v1 = v1.layer(axum::middleware::from_fn_with_state(
+        token,
+        auth::require_token,
+    ));
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(v1)
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || async move { axum::Json((*doc).clone()) }),
+        )
+        .merge(health::routes(state))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(|| async { ApiError::not_found("no such route") })
+}
+
+/// Serves until `cancel`, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "HTTP listening");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { cancel.cancelled().await })
+    .await?;
+    Ok(())
+}
+
+/// The token routes: refused while a client is over its misses, a 404 counts
+/// as a miss, and every answer takes at least [`throttle::FLOOR`].
+async fn token_route<T>(
+    state: &AppState,
+    client: IpAddr,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let started = Instant::now();
+    state.throttle.check(client)?;
+    let result = work.await;
+    if matches!(&result, Err(e) if e.status == axum::http::StatusCode::NOT_FOUND) {
+        state.throttle.miss(client);
+    }
+    tokio::time::sleep_until((started + throttle::FLOOR).into()).await;
+    result
+}
