@@ -3,7 +3,7 @@
 
 use crate::events::Context;
 use crate::settings::Settings;
-use crate::{intake, retry, store};
+use crate::{intake, retry, store, webhooks};
 use anyhow::Context as _;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
@@ -73,6 +73,10 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Resul
     {
         let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
         tasks.spawn(async move { intake::consume(&settings, &pool, &ctx, &cancel).await });
+    }
+    {
+        let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
+        tasks.spawn(async move { webhooks::dispatcher::run(&settings, &pool, &cancel).await });
     }
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {

@@ -20,6 +20,7 @@
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, migrations.
 //! - `error`: rejected forever versus retry later.
+//! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
 
 pub mod app;
@@ -33,3 +34,4 @@ pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
