@@ -246,7 +246,7 @@ impl Dispatcher {
         };
         // IP literals never reach the resolver, so they are checked here.
         if !self.allow_private
-            && let Some(why) = ssrf::refuse_host(&url)
+            && let Some(why) = ssrf::refuse_ip_literal(&url)
         {
             return refused(format!(
                 "{why}; set HERALD_WEBHOOK_ALLOW_PRIVATE to allow it"

@@ -57,17 +57,28 @@ fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
     Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
 }
 
-/// Why a URL's host is refused before anything is sent: IP literals (which
-/// skip DNS) and names that always mean this machine.
+/// Why a URL's host is refused at registration: a non-global IP literal,
+/// or a name that always means this machine.
 pub fn refuse_host(url: &reqwest::Url) -> Option<String> {
-    let host = url.host_str()?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return (!is_global(ip)).then(|| format!("refused: {ip} is not a public address"));
+    if let Some(why) = refuse_ip_literal(url) {
+        return Some(why);
     }
-    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    let name = url.host_str()?.trim_end_matches('.').to_ascii_lowercase();
     (name == "localhost" || name.ends_with(".localhost"))
         .then(|| format!("refused: {name} is not a public address"))
+}
+
+/// Why a URL's IP-literal host is refused. Literals never reach the
+/// resolver, so the dispatcher checks them itself; names are left to
+/// [`GlobalOnly`], which sees the addresses actually connected to.
+pub fn refuse_ip_literal(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?;
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .ok()?;
+    (!is_global(ip)).then(|| format!("refused: {ip} is not a public address"))
 }
 
 /// Resolves with the system resolver and keeps only global addresses, so a

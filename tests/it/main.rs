@@ -2,6 +2,7 @@
 
 mod helpers;
 mod proxy;
+mod receiver;
 
 mod dead_letters;
 mod dedupe;
@@ -10,3 +11,4 @@ mod faults;
 mod secrets;
 mod settings;
 mod shutdown;
+mod webhooks;
