@@ -482,3 +482,26 @@ fn jitter() -> f64 {
     getrandom::getrandom(&mut b).expect("the OS random number generator");
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_bounded_on_a_character_boundary_without_nul() {
+        let text = bounded(format!("a\0{}", "é".repeat(EXCERPT_BYTES)));
+        assert_eq!(text.len(), EXCERPT_BYTES - 1);
+        assert!(text.starts_with("aé") && !text.contains('\0'));
+    }
+
+    #[test]
+    fn labels_outcomes_and_status_classes() {
+        assert_eq!(labels(&Verdict::Delivered, Some(204)), ("delivered", "2xx"));
+        assert_eq!(labels(&Verdict::Gone, Some(410)), ("failed", "4xx"));
+        assert_eq!(
+            labels(&Verdict::Retry(Duration::ZERO), None),
+            ("retry", "error")
+        );
+        assert!((0.0..1.0).contains(&jitter()));
+    }
+}

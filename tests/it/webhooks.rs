@@ -345,6 +345,31 @@ async fn gone_disables_the_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_for_too_long_is_disabled() {
+    let mut app = app_with(&[100; 20], Duration::from_secs(2)).await;
+    app.worker_settings.webhook_disable_after = Duration::from_millis(300);
+    let receiver = Receiver::always(Reply::Status(500)).await;
+    let (id, _) = register(&app, &receiver.url(), &[]).await;
+    app.start_worker();
+    app.publish("user.updated", json!({"id": "u_down"})).await;
+    wait_until("the endpoint is disabled", || async {
+        !endpoints::get(&app.pool, id).await.unwrap().enabled
+    })
+    .await;
+    let endpoint = endpoints::get(&app.pool, id).await.unwrap();
+    assert!(
+        endpoint
+            .disabled_reason
+            .unwrap()
+            .starts_with("every attempt failed since")
+    );
+    let tries = receiver.received().len();
+    assert!((3..20).contains(&tries), "{tries} attempts");
+    // Kept, not failed: it resumes when the endpoint is enabled again.
+    assert_eq!(deliveries(&app, id).await[0].0, "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_is_a_failure_and_is_not_followed() {
     let mut app = app_with(&[100], Duration::from_secs(2)).await;
     let redirect = Reply::WithHeaders(302, vec![("location", "/elsewhere".into())]);
