@@ -3,7 +3,7 @@
 
 use crate::events::Context;
 use crate::settings::Settings;
-use crate::{intake, retry, store, webhooks};
+use crate::{intake, retry, store};
 use anyhow::Context as _;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
@@ -76,7 +76,9 @@ pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Resul
     }
     {
         let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
-        tasks.spawn(async move { webhooks::dispatcher::run(&settings, &pool, &cancel).await });
+        tasks.spawn(
+            async move { crate::webhooks::dispatcher::run(&settings, &pool, &cancel).await },
+        );
     }
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
