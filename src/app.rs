@@ -116,6 +116,12 @@ pub async fn run_with_listener(
     let state = crate::http::AppState::new(pool.clone(), &settings, relay_wake);
     let router = crate::http::router(state, settings.api_token.as_deref());
     tasks.spawn(crate::http::serve(listener, router, cancel.clone()));
+    {
+        let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
+        tasks.spawn(
+            async move { crate::webhooks::dispatcher::run(&settings, &pool, &cancel).await },
+        );
+    }
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {

@@ -37,6 +37,9 @@ pub enum Command {
     /// Inspect or re-publish dead-lettered events.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLetters),
+    /// Manage webhook endpoints and replay failed deliveries.
+    #[command(subcommand)]
+    Webhooks(crate::webhooks::cli::WebhooksCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -78,6 +78,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             let _ = conn.close(200, "done".into()).await;
             Ok(())
         }
+        Command::Webhooks(cmd) => crate::webhooks::cli::run(cmd, &settings).await,
     }
 }
 

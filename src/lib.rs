@@ -25,6 +25,7 @@
 //! - `relay`: events Herald publishes itself (`invite.accepted`), via `event_outbox`.
 //! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, migrations.
 //! - `error`: rejected forever versus retry later.
+//! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
 
 pub mod app;
@@ -41,3 +42,4 @@ pub mod retry;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -160,6 +160,11 @@ pub struct Settings {
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
 
+    /// Disable a webhook endpoint whose every attempt has failed for this long.
+    #[arg(long, env = "HERALD_WEBHOOK_DISABLE_AFTER", global = true,
+          value_name = "HERALD_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = ttl)]
+    pub webhook_disable_after: Duration,
+
     /// Invite and reset emails per recipient (`5/h`, `20/d`; `0` turns the limit off).
     #[arg(long, env = "HERALD_EMAIL_RATE_LIMIT", global = true, value_name = "HERALD_EMAIL_RATE_LIMIT",
           default_value = "5/h", value_parser = rate_limit)]

@@ -121,6 +121,7 @@ pub async fn handle(
         time: envelope.time.unwrap_or_else(Utc::now),
     };
     event.apply(&mut tx, &meta, ctx).await?;
+    crate::webhooks::fan_out(&mut tx, &meta).await?;
     tx.commit().await?;
     Ok(Outcome::Processed)
 }

@@ -50,6 +50,7 @@ pub struct TestApp {
     pub amqp_proxy: Option<Proxy>,
     pub smtp: SmtpSink,
     pub smtp_proxy: Option<Proxy>,
+    name: String,
     /// The worker's HTTP address, once started.
     pub http: Option<std::net::SocketAddr>,
     pub client: reqwest::Client,
@@ -60,6 +61,8 @@ pub struct TestApp {
 fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // The test's own reqwest client, like Herald's, uses rustls with ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
             herald::telemetry::init(Some(herald::settings::LogFormat::Pretty));
         }
@@ -159,6 +162,7 @@ impl TestApp {
             amqp_proxy,
             smtp,
             smtp_proxy,
+            name,
             http: None,
             client: reqwest::Client::new(),
             cancel,
@@ -449,4 +453,45 @@ impl TestApp {
 pub fn sha256(token: &str) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Each test leaves nothing behind: its queues, exchanges and database go
+/// with it, so repeated runs do not pile up quorum queues on the broker.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+        }
+        let (settings, name) = (self.settings.clone(), self.name.clone());
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                if let Ok(conn) = herald::intake::connect(&settings.amqp_url, "test-cleanup").await
+                    && let Ok(ch) = conn.create_channel().await
+                {
+                    let dead = settings.dead_letter_name();
+                    for queue in [settings.queue.as_str(), dead.as_str()] {
+                        let _ = ch.queue_delete(queue.into(), Default::default()).await;
+                    }
+                    for exchange in [settings.exchange.as_str(), dead.as_str()] {
+                        let _ = ch
+                            .exchange_delete(exchange.into(), Default::default())
+                            .await;
+                    }
+                    let _ = conn.close(200, "cleaned up".into()).await;
+                }
+                if let Ok(pool) =
+                    PgPool::connect(&format!("postgres://postgres@{PG}/postgres")).await
+                {
+                    let sql = format!("DROP DATABASE IF EXISTS herald_test_{name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
 }

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod proxy;
+mod receiver;
 mod smtp_sink;
 
 mod dead_letters;
@@ -13,3 +14,4 @@ mod http;
 mod secrets;
 mod settings;
 mod shutdown;
+mod webhooks;

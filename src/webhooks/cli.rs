@@ -1,0 +1,96 @@
+//! `herald webhooks …`: endpoint management and replay from the command line.
+
+use super::endpoints::{self, NewEndpoint};
+use crate::app;
+use crate::settings::Settings;
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Subcommand, Debug)]
+pub enum WebhooksCommand {
+    /// Register an endpoint; prints its id and its secret (shown only here).
+    Add {
+        /// Where events are POSTed (http:// or https://).
+        url: String,
+        /// Event types to send, comma-separated; every type when absent.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// `whsec_` + base64 of 24 to 64 bytes; generated when absent.
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Print every endpoint, one JSON object per line (secrets masked).
+    List,
+    /// Remove an endpoint with its deliveries.
+    Remove { id: Uuid },
+    /// Enable an endpoint; its pending deliveries resume.
+    Enable { id: Uuid },
+    /// Disable an endpoint; its deliveries wait until it is enabled.
+    Disable { id: Uuid },
+    /// Re-queue failed deliveries.
+    Replay {
+        /// Only this endpoint's.
+        #[arg(long)]
+        endpoint: Option<Uuid>,
+        /// Only deliveries created within this long (humantime: 90m, 2d).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+    },
+}
+
+pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Result<()> {
+    settings.check_urls()?;
+    let pool = app::prepare_database(settings).await?;
+    match command {
+        WebhooksCommand::Add {
+            url,
+            events,
+            secret,
+        } => {
+            let new = NewEndpoint {
+                url: &url,
+                event_types: events,
+                secret: secret.as_deref(),
+                allow_private: settings.webhook_allow_private,
+            };
+            let (id, secret) = endpoints::create(&pool, new).await?;
+            println!("id: {id}");
+            println!("secret: {}", secret.expose());
+        }
+        WebhooksCommand::List => {
+            for e in endpoints::list(&pool).await? {
+                let line = json!({
+                    "id": e.id, "url": e.url, "events": e.event_types, "enabled": e.enabled,
+                    "disabled_reason": e.disabled_reason, "secret": e.secret.0.masked(),
+                    "created_at": e.created_at,
+                });
+                println!("{line}");
+            }
+        }
+        WebhooksCommand::Remove { id } => {
+            endpoints::remove(&pool, id).await?;
+            println!("removed {id}");
+        }
+        WebhooksCommand::Enable { id } => {
+            endpoints::enable(&pool, id).await?;
+            println!("enabled {id}");
+        }
+        WebhooksCommand::Disable { id } => {
+            endpoints::disable(&pool, id, "disabled by an operator").await?;
+            println!("disabled {id}");
+        }
+        WebhooksCommand::Replay { endpoint, since } => {
+            let since = since
+                .map(|d| chrono::Duration::from_std(d).map(|d| chrono::Utc::now() - d))
+                .transpose()
+                .context("--since: too long")?;
+            let n = endpoints::replay(&pool, endpoint, since).await?;
+            println!("replayed {n}");
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
