@@ -29,15 +29,18 @@ pub fn render() -> String {
 
 /// Dispatch backlog and the age of its oldest due item, read at scrape time.
 pub async fn observe_backlog(pool: &PgPool) {
-    let emails: Result<(i64, Option<f64>), _> = sqlx::query_as(
-        "SELECT count(*), EXTRACT(EPOCH FROM now() - min(next_attempt_at))::float8
-         FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= now()",
-    )
-    .fetch_one(pool)
-    .await;
-    if let Ok((count, oldest)) = emails {
-        metrics::gauge!("herald_dispatch_backlog", "kind" => "email").set(count as f64);
-        metrics::gauge!("herald_dispatch_oldest_due_seconds", "kind" => "email")
-            .set(oldest.unwrap_or(0.0));
+    for (kind, table) in [("email", "email_outbox"), ("webhook", "webhook_deliveries")] {
+        let sql = format!(
+            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(next_attempt_at))::float8
+             FROM {table} WHERE status = 'pending' AND next_attempt_at <= now()"
+        );
+        let due: Result<(i64, Option<f64>), _> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await;
+        if let Ok((count, oldest)) = due {
+            metrics::gauge!("herald_dispatch_backlog", "kind" => kind).set(count as f64);
+            metrics::gauge!("herald_dispatch_oldest_due_seconds", "kind" => kind)
+                .set(oldest.unwrap_or(0.0));
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! The HTTP server inside `herald run`: health, readiness and metrics for
-//! operators; `/v1` for the back end (tokens, invites, and later endpoints),
+//! operators; `/v1` for the back end (tokens, invites, webhook endpoints),
 //! with an OpenAPI document generated from the handlers.
 
 mod auth;
@@ -9,6 +9,7 @@ mod invites;
 pub mod metrics;
 mod password_resets;
 mod throttle;
+mod webhook_endpoints;
 
 use crate::settings::Settings;
 use auth::ApiToken;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub amqp_url: String,
     /// Wakes the event relay after an accept commits.
     pub relay: Arc<Notify>,
+    /// `HERALD_WEBHOOK_ALLOW_PRIVATE`, for endpoint registration.
+    pub allow_private: bool,
     throttle: Arc<Throttle>,
 }
 
@@ -49,6 +52,7 @@ impl AppState {
             pool,
             amqp_url: settings.amqp_url.clone(),
             relay,
+            allow_private: settings.webhook_allow_private,
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),
         }
     }
@@ -93,6 +97,9 @@ pub fn router(state: AppState, api_token: Option<&str>) -> Router {
         .routes(routes!(invites::list))
         .routes(routes!(invites::revoke))
         .routes(routes!(password_resets::consume))
+        .routes(routes!(webhook_endpoints::create, webhook_endpoints::list))
+        .routes(routes!(webhook_endpoints::get, webhook_endpoints::delete))
+        .routes(routes!(webhook_endpoints::attempts))
         .with_state(state.clone())
         .split_for_parts();
     let token = Arc::new(ApiToken::new(api_token));

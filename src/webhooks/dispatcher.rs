@@ -47,6 +47,8 @@ struct Claimed {
     attempts: i32,
     url: String,
     secret: String,
+    /// When the event that caused it was committed.
+    created_at: chrono::DateTime<Utc>,
 }
 
 /// What one attempt came to.
@@ -200,7 +202,7 @@ impl Dispatcher {
              SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
              FROM picked p, webhook_endpoints e
              WHERE d.id = p.id AND e.id = d.endpoint_id
-             RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret",
+             RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret, d.created_at",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(self.per_endpoint)
@@ -216,6 +218,10 @@ impl Dispatcher {
         let (outcome, class) = labels(&verdict, attempt.status);
         metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome, "status_class" => class)
             .increment(1);
+        if matches!(verdict, Verdict::Delivered) {
+            let age = (Utc::now() - row.created_at).to_std().unwrap_or_default();
+            metrics::histogram!("herald_event_to_webhook_seconds").record(age.as_secs_f64());
+        }
         tracing::info!(
             delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
             status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,

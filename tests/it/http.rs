@@ -498,3 +498,144 @@ async fn metrics_move_and_openapi_lists_every_route() {
     }
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_endpoints_are_managed_over_http_with_their_attempts() {
+    let app = TestApp::spawn().await;
+    wait_until("HTTP up", || async {
+        app.client.get(app.url("/healthz")).send().await.is_ok()
+    })
+    .await;
+    let (s, body) = status_and_body(
+        app.post(
+            "/v1/webhook-endpoints",
+            json!({"url": "http://127.0.0.1:9/hook"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (422, Some("invalid_endpoint")),
+        "private target refused"
+    );
+    let (s, body) = status_and_body(
+        app.post("/v1/webhook-endpoints", json!({"url": "ftp://x"}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 422, "{body}");
+    let (s, _) = status_and_body(
+        app.post(
+            "/v1/webhook-endpoints",
+            json!({"url": "https://a.example", "colour": 1}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 422, "unknown field");
+
+    let (s, created) = status_and_body(
+        app.post(
+            "/v1/webhook-endpoints",
+            json!({"url": "https://hooks.example.com/in", "events": ["invite.created"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    let id = created["id"].as_str().unwrap();
+    let (s, listed) = status_and_body(app.get("/v1/webhook-endpoints").await).await;
+    assert_eq!(s, 200);
+    assert_eq!(listed["endpoints"][0]["id"], id);
+    assert_ne!(
+        listed["endpoints"][0]["secret"], secret,
+        "the secret is shown once only"
+    );
+    let (s, got) = status_and_body(app.get(&format!("/v1/webhook-endpoints/{id}")).await).await;
+    assert_eq!((s, got["events"].clone()), (200, json!(["invite.created"])));
+    let (s, attempts) = status_and_body(
+        app.get(&format!("/v1/webhook-endpoints/{id}/attempts"))
+            .await,
+    )
+    .await;
+    assert_eq!((s, attempts), (200, json!({"attempts": []})));
+    assert_eq!(
+        app.get("/v1/webhook-endpoints/not-a-uuid").await.status(),
+        404
+    );
+    let r = app
+        .client
+        .delete(app.url(&format!("/v1/webhook-endpoints/{id}")))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let (s, body) = status_and_body(r).await;
+    assert_eq!((s, body["deleted"].as_bool()), (200, Some(true)));
+    assert_eq!(
+        app.get(&format!("/v1/webhook-endpoints/{id}"))
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_and_webhook_metrics_follow_real_deliveries() {
+    let mut app = TestApp::spawn_with(Options {
+        no_worker: true,
+        ..Default::default()
+    })
+    .await;
+    app.worker_settings.webhook_allow_private = true;
+    app.start_worker();
+    wait_until("HTTP up", || async {
+        app.client.get(app.url("/healthz")).send().await.is_ok()
+    })
+    .await;
+    let receiver = crate::receiver::Receiver::always(crate::receiver::Reply::Status(204)).await;
+    let (s, created) = status_and_body(
+        app.post("/v1/webhook-endpoints", json!({"url": receiver.url()}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.publish("user.updated", json!({"id": "u_m"})).await;
+    let path = format!("/v1/webhook-endpoints/{id}/attempts");
+    wait_until("an attempt recorded", || async {
+        app.get(&path).await.json::<Value>().await.unwrap()["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    let (_, body) = status_and_body(app.get(&path).await).await;
+    let attempt = &body["attempts"][0];
+    assert_eq!(
+        (
+            attempt["status_code"].as_i64(),
+            attempt["outcome"].as_str(),
+            attempt["event_type"].as_str()
+        ),
+        (Some(204), Some("delivered"), Some("user.updated"))
+    );
+    assert!(attempt["latency_ms"].as_i64().is_some());
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"herald_webhook_attempts_total{outcome="delivered",status_class="2xx"}"#),
+        "{text}"
+    );
+    assert!(text.contains("herald_event_to_webhook_seconds_count"));
+    assert!(text.contains(r#"herald_dispatch_backlog{kind="webhook"}"#));
+}

@@ -1,0 +1,191 @@
+//! `/v1/webhook-endpoints`: the CLI's endpoint management over HTTP, through
+//! the same `webhooks::endpoints` functions, plus recent attempts.
+
+use super::AppState;
+use super::error::{ApiError, Json, Query};
+use crate::webhooks::endpoints::{self, Endpoint, EndpointError, NewEndpoint};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+impl From<EndpointError> for ApiError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::NotFound(_) => ApiError::not_found(e.to_string()),
+            EndpointError::Database(e) => e.into(),
+            other => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_endpoint",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    pub url: String,
+    /// Event types to receive; every type when absent or empty.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// `whsec_` + base64 of 24 to 64 bytes; generated when absent.
+    pub secret: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointView {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Only in the answer to a create; otherwise its masked form.
+    pub secret: String,
+}
+
+impl From<Endpoint> for EndpointView {
+    fn from(e: Endpoint) -> Self {
+        Self {
+            id: e.id,
+            url: e.url,
+            events: e.event_types,
+            enabled: e.enabled,
+            disabled_reason: e.disabled_reason,
+            created_at: e.created_at,
+            secret: e.secret.0.masked(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EndpointList {
+    pub endpoints: Vec<EndpointView>,
+}
+
+fn endpoint_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no webhook endpoint {raw:?}")))
+}
+
+#[utoipa::path(post, path = "/v1/webhook-endpoints", request_body = CreateEndpoint, tag = "webhook-endpoints",
+    responses((status = 201, body = EndpointView, description = "created; the secret is shown this once"),
+              (status = 422, description = "bad URL, secret or event type, or a private target")))]
+pub async fn create(
+    State(state): State<AppState>,
+    Json(body): Json<CreateEndpoint>,
+) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
+    let new = NewEndpoint {
+        url: &body.url,
+        event_types: body.events,
+        secret: body.secret.as_deref(),
+        allow_private: state.allow_private,
+    };
+    let (id, secret) = endpoints::create(&state.pool, new).await?;
+    let mut view = EndpointView::from(endpoints::get(&state.pool, id).await?);
+    view.secret = secret.expose().to_owned();
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhook-endpoints", responses((status = 200, body = EndpointList)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<EndpointList>, ApiError> {
+    let endpoints = endpoints::list(&state.pool)
+        .await?
+        .into_iter()
+        .map(EndpointView::from)
+        .collect();
+    Ok(Json(EndpointList { endpoints }))
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", params(("id" = Uuid, Path)), tag = "webhook-endpoints",
+    responses((status = 200, body = EndpointView), (status = 404)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    Ok(Json(
+        endpoints::get(&state.pool, endpoint_id(&id)?).await?.into(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeletedEndpoint {
+    pub id: Uuid,
+    pub object: &'static str,
+    pub deleted: bool,
+}
+
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", params(("id" = Uuid, Path)), tag = "webhook-endpoints",
+    responses((status = 200, body = DeletedEndpoint), (status = 404)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DeletedEndpoint>, ApiError> {
+    let id = endpoint_id(&id)?;
+    endpoints::remove(&state.pool, id).await?;
+    Ok(Json(DeletedEndpoint {
+        id,
+        object: "webhook_endpoint",
+        deleted: true,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptsQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, sqlx::FromRow, ToSchema)]
+pub struct AttemptView {
+    pub delivery_id: Uuid,
+    pub event_type: String,
+    pub attempt: i32,
+    pub attempted_at: DateTime<Utc>,
+    /// delivered, retry or failed.
+    pub outcome: String,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttemptList {
+    pub attempts: Vec<AttemptView>,
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/attempts", params(("id" = Uuid, Path), AttemptsQuery),
+    tag = "webhook-endpoints", responses((status = 200, body = AttemptList), (status = 404)))]
+pub async fn attempts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<AttemptsQuery>,
+) -> Result<Json<AttemptList>, ApiError> {
+    let id = endpoint_id(&id)?;
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=super::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("limit must be 1 to {}", super::MAX_LIMIT),
+        ));
+    }
+    endpoints::get(&state.pool, id).await?;
+    let attempts = sqlx::query_as(
+        "SELECT a.delivery_id, d.event_type, a.attempt, a.attempted_at, a.outcome, a.status_code, a.latency_ms,
+                a.error, a.response_excerpt
+         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+         WHERE a.endpoint_id = $1 ORDER BY a.attempted_at DESC LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(AttemptList { attempts }))
+}
