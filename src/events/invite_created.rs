@@ -1,7 +1,7 @@
 use super::{Context, Id, Meta};
 use crate::domain::{EmailAddress, Role, Token};
 use crate::error::HandleError;
-use crate::store::{EmailTemplate, NewEmail, insert_email};
+use crate::store::{EmailTemplate, insert_email};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
@@ -60,15 +60,13 @@ impl InviteCreated {
             "invited_by": self.invited_by,
             "expires_at": expires_at,
         });
-        let email = NewEmail {
-            event_id: &meta.envelope.id,
-            event_time: meta.time,
-            template: EmailTemplate::Invite,
-            recipient: &self.email,
-            locale: self.locale.as_deref(),
+        let email = meta.email(
+            EmailTemplate::Invite,
+            &self.email,
+            self.locale.as_deref(),
             data,
-            token: Some(&token),
-        };
+            Some(&token),
+        );
         insert_email(conn, &ctx.key, email).await?;
         Ok(())
     }

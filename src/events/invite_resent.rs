@@ -1,7 +1,7 @@
 use super::{Context, Id, Meta};
 use crate::domain::{EmailAddress, Token};
 use crate::error::{HandleError, Rejection};
-use crate::store::{EmailTemplate, NewEmail, insert_email};
+use crate::store::{EmailTemplate, insert_email};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -69,15 +69,13 @@ impl InviteResent {
             "invited_by": invite.invited_by,
             "expires_at": invite.expires_at,
         });
-        let email = NewEmail {
-            event_id: &meta.envelope.id,
-            event_time: meta.time,
-            template: EmailTemplate::Invite,
-            recipient: &recipient,
-            locale: invite.locale.as_deref(),
+        let email = meta.email(
+            EmailTemplate::Invite,
+            &recipient,
+            invite.locale.as_deref(),
             data,
-            token: Some(&token),
-        };
+            Some(&token),
+        );
         insert_email(conn, &ctx.key, email).await?;
         Ok(())
     }

@@ -104,6 +104,28 @@ pub struct Meta<'a> {
     pub time: DateTime<Utc>,
 }
 
+impl<'a> Meta<'a> {
+    /// The outbox row for an email this event causes.
+    pub fn email(
+        &self,
+        template: store::EmailTemplate,
+        recipient: &'a crate::domain::EmailAddress,
+        locale: Option<&'a str>,
+        data: Value,
+        token: Option<&'a crate::domain::Token>,
+    ) -> store::NewEmail<'a> {
+        store::NewEmail {
+            event_id: &self.envelope.id,
+            event_time: self.time,
+            template,
+            recipient,
+            locale,
+            data,
+            token,
+        }
+    }
+}
+
 /// Records the event id and applies the event in one transaction. A
 /// duplicate commits nothing new; a rejection or a fault rolls back.
 pub async fn handle(

@@ -1,7 +1,7 @@
 use super::{Context, Meta};
 use crate::domain::{EmailAddress, Token};
 use crate::error::HandleError;
-use crate::store::{EmailTemplate, NewEmail, insert_email};
+use crate::store::{EmailTemplate, insert_email};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
@@ -68,15 +68,13 @@ impl PasswordReset {
             "expires_at": expires_at,
             "ttl_minutes": ctx.reset_ttl.num_minutes(),
         });
-        let email = NewEmail {
-            event_id: &meta.envelope.id,
-            event_time: meta.time,
-            template: EmailTemplate::PasswordReset,
-            recipient: &self.email,
-            locale: self.locale.as_deref(),
+        let email = meta.email(
+            EmailTemplate::PasswordReset,
+            &self.email,
+            self.locale.as_deref(),
             data,
-            token: Some(&token),
-        };
+            Some(&token),
+        );
         insert_email(conn, &ctx.key, email).await?;
         Ok(())
     }

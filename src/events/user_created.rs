@@ -1,7 +1,7 @@
 use super::{Context, Id, Meta};
 use crate::domain::EmailAddress;
 use crate::error::HandleError;
-use crate::store::{EmailTemplate, NewEmail, insert_email};
+use crate::store::{EmailTemplate, insert_email};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -32,15 +32,13 @@ impl UserCreated {
             "first_name": self.first_name,
             "last_name": self.last_name,
         });
-        let email = NewEmail {
-            event_id: &meta.envelope.id,
-            event_time: meta.time,
-            template: EmailTemplate::Welcome,
+        let email = meta.email(
+            EmailTemplate::Welcome,
             recipient,
-            locale: self.locale.as_deref(),
+            self.locale.as_deref(),
             data,
-            token: None,
-        };
+            None,
+        );
         insert_email(conn, &ctx.key, email).await?;
         Ok(())
     }

@@ -71,10 +71,6 @@ async fn without_a_token_configured_v1_answers_503() {
     .await;
     app.worker_settings.api_token = None;
     app.start_worker();
-    wait_until("HTTP up", || async {
-        app.client.get(app.url("/healthz")).send().await.is_ok()
-    })
-    .await;
     let (s, body) = status_and_body(app.get("/v1/invites").await).await;
     assert_eq!(s, 503);
     assert!(
@@ -344,10 +340,6 @@ async fn reset_tokens_are_consumed_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_clear_4xx() {
     let app = TestApp::spawn().await;
-    wait_until("HTTP up", || async {
-        app.client.get(app.url("/healthz")).send().await.is_ok()
-    })
-    .await;
     let post_raw = |body: &'static str, ct: &'static str| {
         app.client
             .post(app.url("/v1/invites/validate"))
@@ -409,10 +401,6 @@ async fn malformed_requests_get_clear_4xx() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_guessing_is_throttled() {
     let app = TestApp::spawn().await;
-    wait_until("HTTP up", || async {
-        app.client.get(app.url("/healthz")).send().await.is_ok()
-    })
-    .await;
     for i in 0..20 {
         let r = app
             .post(
@@ -502,10 +490,6 @@ async fn metrics_move_and_openapi_lists_every_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_endpoints_are_managed_over_http_with_their_attempts() {
     let app = TestApp::spawn().await;
-    wait_until("HTTP up", || async {
-        app.client.get(app.url("/healthz")).send().await.is_ok()
-    })
-    .await;
     let (s, body) = status_and_body(
         app.post(
             "/v1/webhook-endpoints",
@@ -592,10 +576,6 @@ async fn attempts_and_webhook_metrics_follow_real_deliveries() {
     .await;
     app.worker_settings.webhook_allow_private = true;
     app.start_worker();
-    wait_until("HTTP up", || async {
-        app.client.get(app.url("/healthz")).send().await.is_ok()
-    })
-    .await;
     let receiver = crate::receiver::Receiver::always(crate::receiver::Reply::Status(204)).await;
     let (s, created) = status_and_body(
         app.post("/v1/webhook-endpoints", json!({"url": receiver.url()}))
