@@ -11,6 +11,7 @@ mod email;
 mod events;
 mod faults;
 mod http;
+mod replicas;
 mod secrets;
 mod settings;
 mod shutdown;
