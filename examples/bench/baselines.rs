@@ -1,0 +1,209 @@
+//! The raw baselines: each of Herald's four kinds of work done alone, the
+//! plainest way, on the same services and over the same number of items.
+
+use crate::setup::{self, Event, Names};
+use crate::sinks::Log;
+use futures_util::StreamExt;
+use herald::settings::Settings;
+use herald::webhooks::signing::{Secret, sign};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lettre::message::MultiPart;
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Consume-and-ack only: the same bodies through a scratch quorum queue
+/// (Herald's queue type), with Herald's prefetch. Times the consume alone.
+pub async fn amqp(names: &Names, prefetch: u16, events: &[Event]) -> anyhow::Result<Duration> {
+    let conn = herald::intake::connect(setup::AMQP, "bench-amqp").await?;
+    let ch = setup::confirming_channel(&conn).await?;
+    let queue = names.queues[2].as_str();
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(queue.into(), durable, args).await?;
+    setup::publish_all(&ch, "", Some(queue), events).await?;
+    let consumer_ch = conn.create_channel().await?;
+    consumer_ch
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let started = Instant::now();
+    let mut deliveries = consumer_ch
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    for _ in 0..events.len() {
+        let delivery = deliveries
+            .next()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("consumer ended"))??;
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+    }
+    let elapsed = started.elapsed();
+    let _ = conn.close(200, "done".into()).await;
+    Ok(elapsed)
+}
+
+/// Rendered multipart emails through one pooled lettre transport, with
+/// Herald's email concurrency in flight.
+pub async fn smtp(settings: &Settings, n: usize, sink: &Log<String>) -> anyhow::Result<Duration> {
+    let templates = herald::app::load_templates(settings)?;
+    let concurrency = usize::from(settings.email_concurrency);
+    let pool = PoolConfig::new().max_size(u32::from(settings.email_concurrency));
+    let transport = Arc::new(
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.smtp_url)?
+            .pool_config(pool)
+            .build(),
+    );
+    let templates = Arc::new(templates);
+    sink.take();
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let permit = permits.clone().acquire_owned().await?;
+        let (transport, templates) = (transport.clone(), templates.clone());
+        tasks.spawn(async move {
+            let message = email(&templates, i)?;
+            transport.send(message).await?;
+            drop(permit);
+            anyhow::Ok(())
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(sink.take().len() == n, "the sink did not get every email");
+    Ok(elapsed)
+}
+
+fn email(templates: &herald::email::Templates, i: usize) -> anyhow::Result<Message> {
+    let mut data = herald::email::sample_data("invite");
+    data["email"] = format!("raw{i}@bench.test").into();
+    let ctx = herald::email::render_context("invite", &data, Some("tok"), "https://x.test/app");
+    let rendered = templates.render("invite", None, &ctx)?;
+    Ok(Message::builder()
+        .from("Herald <no-reply@localhost>".parse()?)
+        .to(format!("raw{i}@bench.test").parse()?)
+        .subject(rendered.subject)
+        .message_id(Some(format!("<{}@localhost>", uuid::Uuid::now_v7())))
+        .date_now()
+        .multipart(MultiPart::alternative_plain_html(
+            rendered.text,
+            rendered.html,
+        ))?)
+}
+
+/// Signed payloads POSTed with reqwest, Herald's webhook concurrency in flight.
+pub async fn webhooks(
+    url: &str,
+    concurrency: usize,
+    n: usize,
+    receiver: &Log<axum::body::Bytes>,
+) -> anyhow::Result<Duration> {
+    let client = reqwest::Client::builder().no_proxy().build()?;
+    let secret = Arc::new(Secret::generate());
+    receiver.take();
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let permit = permits.clone().acquire_owned().await?;
+        let (client, secret, url) = (client.clone(), secret.clone(), url.to_owned());
+        tasks.spawn(async move {
+            let now = chrono::Utc::now();
+            let body = herald::webhooks::payload::build(
+                "invite.created",
+                now,
+                serde_json::json!({"id": format!("raw-{i}"), "email": "a@bench.test"})
+                    .as_object()
+                    .expect("object"),
+                None,
+            );
+            let msg_id = uuid::Uuid::now_v7().to_string();
+            let signature = sign(&secret, &msg_id, now.timestamp(), &body);
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("webhook-id", msg_id)
+                .header("webhook-timestamp", now.timestamp().to_string())
+                .header("webhook-signature", signature)
+                .body(body)
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "status {}",
+                response.status()
+            );
+            drop(permit);
+            anyhow::Ok(())
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(
+        receiver.take().len() == n,
+        "the receiver did not get every request"
+    );
+    Ok(elapsed)
+}
+
+/// Herald's own transaction per event (`events::handle`: dedupe, handler,
+/// outbox, webhook fan-out, commit), one after another as the consumer does,
+/// on a fresh database with one endpoint, without AMQP.
+pub async fn database(
+    settings: &Settings,
+    hook_url: &str,
+    events: &[Event],
+) -> anyhow::Result<Duration> {
+    let pool = herald::app::prepare_database(settings).await?;
+    crate::register_endpoint(&pool, hook_url).await?;
+    let ctx = herald::events::Context {
+        invite_ttl: chrono::Duration::days(7),
+        reset_ttl: chrono::Duration::hours(1),
+        key: settings.secret_key()?,
+    };
+    let props = setup::properties();
+    let started = Instant::now();
+    for e in events {
+        let incoming = herald::intake::Incoming {
+            routing_key: e.event_type,
+            properties: &props,
+            body: &e.body,
+        };
+        let envelope =
+            herald::intake::Envelope::parse(&incoming).map_err(|r| anyhow::anyhow!("{r:?}"))?;
+        let event =
+            herald::events::Event::parse(&envelope).map_err(|r| anyhow::anyhow!("{r:?}"))?;
+        herald::events::handle(&pool, &ctx, &envelope, &event)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    }
+    let elapsed = started.elapsed();
+    pool.close().await;
+    Ok(elapsed)
+}
