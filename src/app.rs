@@ -56,7 +56,6 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// `herald run`: binds `HERALD_HTTP_ADDR` and runs the worker until `cancel`.
 pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Result<()> {
-    settings.check_urls()?;
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("HERALD_HTTP_ADDR: cannot listen on {}", settings.http_addr))?;

@@ -31,6 +31,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
                 .await
                 .context("connecting to RabbitMQ")?;
             let channel = conn.create_channel().await?;
+            channel.confirm_select(Default::default()).await?;
             intake::publisher::publish_event(&channel, &settings, &event_type, &id, data).await?;
             let _ = conn.close(200, "done".into()).await;
             println!("{id}");

@@ -6,8 +6,8 @@
 use crate::settings::Settings;
 use crate::{intake, retry};
 use anyhow::Context as _;
-use chrono::Utc;
-use serde_json::{Value, json};
+use lapin::options::ConfirmSelectOptions;
+use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +18,7 @@ use uuid::Uuid;
 /// Queues a CloudEvent for publishing once the caller's transaction commits.
 pub async fn enqueue(conn: &mut PgConnection, event_type: &str, data: Value) -> sqlx::Result<()> {
     let id = Uuid::now_v7();
-    let body = json!({
-        "specversion": "1.0", "id": id.to_string(), "source": "herald", "type": event_type,
-        "time": Utc::now().to_rfc3339(), "datacontenttype": "application/json", "data": data,
-    });
+    let body = intake::publisher::cloud_event("herald", event_type, &id.to_string(), data);
     sqlx::query("INSERT INTO event_outbox (id, routing_key, body) VALUES ($1, $2, $3)")
         .bind(id)
         .bind(event_type)
@@ -81,16 +78,13 @@ async fn relay_until_error(
             let conn = intake::connect(&settings.amqp_url, "relay")
                 .await
                 .context("connecting to RabbitMQ")?;
-            channel = Some((conn.create_channel().await?, conn));
+            let ch = conn.create_channel().await?;
+            ch.confirm_select(ConfirmSelectOptions::default()).await?;
+            channel = Some((ch, conn));
         }
         let (ch, _) = channel.as_ref().expect("connected above");
-        let data = body.get("data").cloned().unwrap_or(Value::Null);
-        let event_id = body
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        intake::publisher::publish_event(ch, settings, &routing_key, &event_id, data).await?;
+        let event_id = id.to_string();
+        intake::publisher::publish_body(ch, settings, &routing_key, &event_id, &body).await?;
         sqlx::query("DELETE FROM event_outbox WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

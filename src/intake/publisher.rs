@@ -3,12 +3,25 @@
 use crate::settings::Settings;
 use anyhow::bail;
 use chrono::Utc;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use serde_json::{Value, json};
 
-/// Publishes one structured CloudEvent with publisher confirm and `mandatory`
-/// set, so an event no queue would receive is reported instead of dropped.
+/// A structured CloudEvent, as Herald publishes them.
+pub fn cloud_event(source: &str, event_type: &str, id: &str, data: Value) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": source,
+        "type": event_type,
+        "time": Utc::now().to_rfc3339(),
+        "datacontenttype": "application/json",
+        "data": data,
+    })
+}
+
+/// Publishes one CloudEvent built from `data` (`herald publish`, tests).
+/// The channel must be in confirm mode.
 pub async fn publish_event(
     channel: &Channel,
     settings: &Settings,
@@ -19,18 +32,20 @@ pub async fn publish_event(
     if !data.is_object() {
         bail!("--data must be a JSON object");
     }
-    let body = json!({
-        "specversion": "1.0",
-        "id": id,
-        "source": "herald-cli",
-        "type": event_type,
-        "time": Utc::now().to_rfc3339(),
-        "datacontenttype": "application/json",
-        "data": data,
-    });
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let body = cloud_event("herald-cli", event_type, id, data);
+    publish_body(channel, settings, event_type, id, &body).await
+}
+
+/// Publishes a CloudEvent body and waits for the broker's confirm, with
+/// `mandatory` set so an event no queue would receive is reported instead
+/// of dropped. The channel must be in confirm mode.
+pub async fn publish_body(
+    channel: &Channel,
+    settings: &Settings,
+    event_type: &str,
+    id: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
     let props = BasicProperties::default()
         .with_content_type("application/cloudevents+json".into())
         .with_message_id(id.into())
@@ -43,7 +58,7 @@ pub async fn publish_event(
                 mandatory: true,
                 ..Default::default()
             },
-            serde_json::to_vec(&body)?.as_slice(),
+            serde_json::to_vec(body)?.as_slice(),
             props,
         )
         .await?
