@@ -72,24 +72,14 @@ pub async fn smtp(settings: &Settings, n: usize, sink: &Log<String>) -> anyhow::
     let templates = Arc::new(templates);
     sink.take();
     let started = Instant::now();
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
-    for i in 0..n {
-        let permit = permits.clone().acquire_owned().await?;
+    in_flight(n, concurrency, |i| {
         let (transport, templates) = (transport.clone(), templates.clone());
-        tasks.spawn(async move {
-            let message = email(&templates, i)?;
-            transport.send(message).await?;
-            drop(permit);
+        async move {
+            transport.send(email(&templates, i)?).await?;
             anyhow::Ok(())
-        });
-        while let Some(done) = tasks.try_join_next() {
-            done??;
         }
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
+    })
+    .await?;
     let elapsed = started.elapsed();
     anyhow::ensure!(sink.take().len() == n, "the sink did not get every email");
     Ok(elapsed)
@@ -123,12 +113,9 @@ pub async fn webhooks(
     let secret = Arc::new(Secret::generate());
     receiver.take();
     let started = Instant::now();
-    let permits = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = JoinSet::new();
-    for i in 0..n {
-        let permit = permits.clone().acquire_owned().await?;
+    in_flight(n, concurrency, |i| {
         let (client, secret, url) = (client.clone(), secret.clone(), url.to_owned());
-        tasks.spawn(async move {
+        async move {
             let now = chrono::Utc::now();
             let body = herald::webhooks::payload::build(
                 "invite.created",
@@ -154,16 +141,10 @@ pub async fn webhooks(
                 "status {}",
                 response.status()
             );
-            drop(permit);
             anyhow::Ok(())
-        });
-        while let Some(done) = tasks.try_join_next() {
-            done??;
         }
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
+    })
+    .await?;
     let elapsed = started.elapsed();
     anyhow::ensure!(
         receiver.take().len() == n,
@@ -206,4 +187,31 @@ pub async fn database(
     let elapsed = started.elapsed();
     pool.close().await;
     Ok(elapsed)
+}
+
+/// Runs `job(0..n)` with at most `concurrency` at once, failing on the
+/// first error.
+async fn in_flight<F, Fut>(n: usize, concurrency: usize, job: F) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    for i in 0..n {
+        let permit = permits.clone().acquire_owned().await?;
+        let work = job(i);
+        tasks.spawn(async move {
+            let result = work.await;
+            drop(permit);
+            result
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
 }

@@ -3,6 +3,24 @@
 use crate::helpers::{API_TOKEN, Options, TestApp, wait_until};
 use serde_json::{Value, json};
 
+/// Asserts the contract's error shape: this status, this code, a message.
+async fn expect_error(r: reqwest::Response, status: u16, code: &str) -> Value {
+    let (s, body) = status_and_body(r).await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{body}"
+    );
+    body
+}
+
 async fn status_and_body(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
@@ -47,11 +65,12 @@ async fn health_readiness_and_auth() {
     assert_eq!(body["checks"]["postgresql"]["status"], "ok");
     app.amqp_proxy.as_ref().unwrap().restore();
 
-    let (s, body) = status_and_body(c.get(app.url("/v1/invites")).send().await.unwrap()).await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (401, Some("unauthorized"))
-    );
+    expect_error(
+        c.get(app.url("/v1/invites")).send().await.unwrap(),
+        401,
+        "unauthorized",
+    )
+    .await;
     let r = c
         .get(app.url("/v1/invites"))
         .bearer_auth("wrong")
@@ -124,30 +143,26 @@ async fn validate_accept_and_the_accepted_event() {
             == 1
     })
     .await;
-    let (s, body) = status_and_body(
+    expect_error(
         app.post("/v1/invites/accept", json!({"token": token}))
             .await,
+        409,
+        "already_accepted",
     )
     .await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (409, Some("already_accepted"))
-    );
     assert_eq!(
         app.post("/v1/invites/validate", json!({"token": token}))
             .await
             .status(),
         409
     );
-    let (s, body) = status_and_body(
+    expect_error(
         app.post("/v1/invites/validate", json!({"token": "x".repeat(43)}))
             .await,
+        404,
+        "not_found",
     )
     .await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (404, Some("not_found"))
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,12 +242,13 @@ async fn rotated_revoked_and_expired_tokens_are_refused() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let (s, body) = status_and_body(
+    expect_error(
         app.post("/v1/invites/accept", json!({"token": token}))
             .await,
+        410,
+        "expired",
     )
     .await;
-    assert_eq!((s, body["error"]["code"].as_str()), (410, Some("expired")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,12 +345,13 @@ async fn reset_tokens_are_consumed_once() {
     );
     sqlx::query("UPDATE password_reset_tokens SET expires_at = now() - interval '1 s' WHERE used_at IS NULL AND invalidated_at IS NULL")
         .execute(&app.pool).await.unwrap();
-    let (s, body) = status_and_body(
+    expect_error(
         app.post("/v1/password-resets/consume", json!({"token": second}))
             .await,
+        410,
+        "expired",
     )
     .await;
-    assert_eq!((s, body["error"]["code"].as_str()), (410, Some("expired")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,13 +397,7 @@ async fn malformed_requests_get_clear_4xx() {
             "body_too_large",
         ),
     ] {
-        let (s, body) = status_and_body(r).await;
-        assert_eq!(
-            (s, body["error"]["code"].as_str()),
-            (status, Some(code)),
-            "{body}"
-        );
-        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+        expect_error(r, status, code).await;
     }
     let r = app
         .client
@@ -410,18 +421,16 @@ async fn token_guessing_is_throttled() {
             .await;
         assert_eq!(r.status(), 404);
     }
-    let (s, body) = status_and_body(
+    expect_error(
         app.post(
             "/v1/invites/validate",
             json!({"token": "guess-again-0000000000"}),
         )
         .await,
+        429,
+        "too_many_attempts",
     )
     .await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (429, Some("too_many_attempts"))
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,19 +499,16 @@ async fn metrics_move_and_openapi_lists_every_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_endpoints_are_managed_over_http_with_their_attempts() {
     let app = TestApp::spawn().await;
-    let (s, body) = status_and_body(
+    expect_error(
         app.post(
             "/v1/webhook-endpoints",
             json!({"url": "http://127.0.0.1:9/hook"}),
         )
         .await,
+        422,
+        "invalid_endpoint",
     )
     .await;
-    assert_eq!(
-        (s, body["error"]["code"].as_str()),
-        (422, Some("invalid_endpoint")),
-        "private target refused"
-    );
     let (s, body) = status_and_body(
         app.post("/v1/webhook-endpoints", json!({"url": "ftp://x"}))
             .await,
