@@ -368,12 +368,21 @@ fn rand_bytes() -> [u8; 32] {
 }
 
 /// Polls `cond` every 20 ms for up to 30 s.
-pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+pub async fn wait_until<F, Fut>(what: &str, cond: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    wait_for(what, Duration::from_secs(30), cond).await;
+}
+
+/// Polls `cond` every 20 ms for up to `timeout`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
     while !cond().await {
         assert!(
             tokio::time::Instant::now() < deadline,

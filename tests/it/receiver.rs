@@ -66,6 +66,11 @@ impl Receiver {
         format!("http://{}/hook", self.addr)
     }
 
+    /// Requests received so far.
+    pub fn count(&self) -> usize {
+        self.shared.received.lock().unwrap().len()
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().unwrap().clone()
     }

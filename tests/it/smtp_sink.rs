@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -27,7 +28,7 @@ pub struct Received {
 
 pub struct SmtpSink {
     pub addr: SocketAddr,
-    script: Arc<Mutex<VecDeque<Reply>>>,
+    script: Arc<Script>,
     received: tokio::sync::Mutex<mpsc::UnboundedReceiver<Received>>,
     /// Signalled each time a client finishes sending a message body.
     pub data_seen: Arc<Notify>,
@@ -38,7 +39,11 @@ impl SmtpSink {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let script = Arc::new(Script {
+            next: Mutex::new(VecDeque::new()),
+            otherwise: Mutex::new(Reply::Accept),
+            accepted: AtomicUsize::new(0),
+        });
         let data_seen = Arc::new(Notify::new());
         let (tx, rx) = mpsc::unbounded_channel();
         let (s, n) = (script.clone(), data_seen.clone());
@@ -58,7 +63,21 @@ impl SmtpSink {
 
     /// The next messages' DATA answers, in order; `Accept` after these.
     pub fn script(&self, replies: &[Reply]) {
-        self.script.lock().unwrap().extend(replies.iter().copied());
+        self.script
+            .next
+            .lock()
+            .unwrap()
+            .extend(replies.iter().copied());
+    }
+
+    /// How DATA is answered once the script is spent (`Accept` at first).
+    pub fn otherwise(&self, reply: Reply) {
+        *self.script.otherwise.lock().unwrap() = reply;
+    }
+
+    /// Messages accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.script.accepted.load(Ordering::SeqCst)
     }
 
     pub async fn next_email(&self) -> Received {
@@ -81,9 +100,16 @@ impl Drop for SmtpSink {
     }
 }
 
+/// The DATA answers to give, and a count of what was accepted.
+struct Script {
+    next: Mutex<VecDeque<Reply>>,
+    otherwise: Mutex<Reply>,
+    accepted: AtomicUsize,
+}
+
 async fn session(
     stream: tokio::net::TcpStream,
-    script: Arc<Mutex<VecDeque<Reply>>>,
+    script: Arc<Script>,
     received: mpsc::UnboundedSender<Received>,
     data_seen: Arc<Notify>,
 ) {
@@ -131,9 +157,11 @@ async fn session(
                     data.extend_from_slice(l.strip_prefix('.').unwrap_or(&l).as_bytes());
                 }
                 data_seen.notify_waiters();
-                let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Accept);
+                let next = script.next.lock().unwrap().pop_front();
+                let reply = next.unwrap_or_else(|| *script.otherwise.lock().unwrap());
                 match reply {
                     Reply::Accept => {
+                        script.accepted.fetch_add(1, Ordering::SeqCst);
                         let _ = received.send(Received {
                             rcpt_to: std::mem::take(&mut rcpt_to),
                             data,
