@@ -39,6 +39,7 @@ async fn memory_levels_off_under_a_backlog_with_slow_smtp_and_webhooks() {
     // everything is delivered.
     let mut samples = Vec::new();
     let total = events * 2;
+    let started = std::time::Instant::now();
     loop {
         let done = stack.app.smtp.accepted() + stack.receiver.count();
         samples.push((done, status_bytes(pid, "VmRSS:")));
@@ -46,7 +47,10 @@ async fn memory_levels_off_under_a_backlog_with_slow_smtp_and_webhooks() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(samples.len() < 3_000, "the backlog drains within 5 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the backlog drains within 10 minutes"
+        );
     }
     let peak = status_bytes(pid, "VmHWM:");
     let max_between = |from: usize, to: usize| {
