@@ -6,6 +6,7 @@
 use super::stack::{Stack, WEBHOOK_TIMEOUT};
 use super::stream::{self, Expected};
 use super::verdict::{InFlight, settle};
+use crate::proxy::Proxy;
 use crate::smtp_sink::Reply;
 use std::time::Duration;
 
@@ -59,14 +60,19 @@ async fn sigterm_mid_stream_stops_cleanly_and_sends_nothing_twice() {
     settle(&stack, &expected, InFlight::NONE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_connection_cut_for_ten_seconds() {
-    let (stack, expected) = under_way(1).await;
-    mid_stream(&stack, &expected).await;
-    let proxy = stack.app.amqp_proxy.as_ref().unwrap();
+/// Cuts `proxy` for [`OUTAGE`] once the stream is under way.
+async fn outage_mid_stream(stack: &Stack, expected: &Expected, proxy: &Proxy) {
+    mid_stream(stack, expected).await;
     proxy.cut();
     tokio::time::sleep(OUTAGE).await;
     proxy.restore();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_connection_cut_for_ten_seconds() {
+    let (stack, expected) = under_way(1).await;
+    let proxy = stack.app.amqp_proxy.as_ref().unwrap();
+    outage_mid_stream(&stack, &expected, proxy).await;
     // Events committed but not acked come back and are skipped by id.
     settle(&stack, &expected, InFlight::NONE).await;
 }
@@ -74,11 +80,10 @@ async fn broker_connection_cut_for_ten_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_unreachable_for_ten_seconds() {
     let (stack, expected) = under_way(1).await;
-    mid_stream(&stack, &expected).await;
     let proxy = stack.app.db_proxy.as_ref().unwrap();
-    proxy.cut();
-    tokio::time::sleep(OUTAGE).await;
-    proxy.restore();
+    outage_mid_stream(&stack, &expected, proxy).await;
+    // A send whose result could not be recorded before its lease lapsed
+    // goes out again.
     let allowed = InFlight::of(&stack, 1);
     settle(&stack, &expected, allowed).await;
 }
