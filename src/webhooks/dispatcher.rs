@@ -10,8 +10,8 @@ use crate::retry;
 use crate::settings::Settings;
 use anyhow::Context as _;
 use chrono::Utc;
+use crate::store::wake::Wake;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -74,7 +74,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let dispatcher = Arc::new(Dispatcher::new(settings, pool.clone())?);
     let semaphore = Arc::new(Semaphore::new(usize::from(settings.webhook_concurrency)));
-    let mut wake = listen(pool).await;
+    let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
     let mut in_flight = JoinSet::new();
     let mut backoff = retry::backoff();
     loop {
@@ -113,39 +113,12 @@ pub async fn run(
         }
         drop(permits);
         if !all_busy {
-            wait_for_work(&mut wake, cancel).await;
+            wake.wait(cancel).await;
         }
     }
     // In-flight attempts are bounded by the timeout: let them finish and record.
     while in_flight.join_next().await.is_some() {}
     Ok(())
-}
-
-/// Fan-out notifies at commit; without a listener the poll still finds the rows.
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await.ok()?;
-    listener.listen(WAKE_CHANNEL).await.ok()?;
-    Some(listener)
-}
-
-async fn wait_for_work(wake: &mut Option<PgListener>, cancel: &CancellationToken) {
-    let poll = tokio::time::sleep(POLL);
-    tokio::pin!(poll);
-    if let Some(listener) = wake {
-        tokio::select! {
-            received = listener.recv() => {
-                if received.is_ok() {
-                    return;
-                }
-            }
-            _ = &mut poll => return,
-            _ = cancel.cancelled() => return,
-        }
-    }
-    tokio::select! {
-        _ = &mut poll => {}
-        _ = cancel.cancelled() => {}
-    }
 }
 
 impl Dispatcher {

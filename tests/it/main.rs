@@ -15,4 +15,5 @@ mod replicas;
 mod secrets;
 mod settings;
 mod shutdown;
+mod wake;
 mod webhooks;
