@@ -1,13 +1,14 @@
 //! Herald's throughput against raw baselines on the same services.
 //!
 //! ```text
-//! cargo run --release --example bench -- [--events N] [--mixed]
+//! cargo run --release --example bench -- [--events N] [--mixed] [--scaling]
 //! ```
 //!
 //! Needs RabbitMQ on 127.0.0.1:5672 (guest/guest) and PostgreSQL on
 //! 127.0.0.1:5432 (user postgres, trust). Everything it creates there has a
-//! fresh name and is removed at the end. Progress goes to stderr, the
-//! Markdown report to stdout.
+//! fresh name and is removed at the end. Herald runs as a child process (this
+//! binary re-run with `--herald run …`), so its peak RSS is its own. Progress
+//! goes to stderr, the Markdown report to stdout.
 
 #[path = "bench/baselines.rs"]
 mod baselines;
@@ -21,65 +22,88 @@ mod sinks;
 mod worker;
 
 use herald::webhooks::endpoints::{NewEndpoint, create};
-use report::Report;
+use report::{Backlog, Report};
 use setup::Names;
 use std::time::{Duration, Instant};
 use worker::Worker;
 
-/// Backlog size by default: on two shared cores this keeps the whole run,
-/// baselines included, under three minutes (20,000 took 4 m 40 s).
-const DEFAULT_EVENTS: usize = 10_000;
+const DEFAULT_EVENTS: usize = 20_000;
 /// Events in the paced run, at most; fewer when Herald is slow, so the
 /// paced run stays near 20 s.
 const PACED_EVENTS: usize = 2_000;
+/// Backlogs drained by `--scaling`.
+const SCALING: [usize; 3] = [2_000, 10_000, 50_000];
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (n, mixed) = args()?;
-    let names = Names::new();
-    eprintln!(
-        "bench run {} ({n} events{})",
-        names.run,
-        if mixed { ", mixed" } else { "" }
-    );
-    let result = run(&names, n, mixed).await;
-    eprintln!("cleaning up");
-    names.clean_up().await;
-    let report = result?;
-    println!("{report}");
-    Ok(())
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--herald") {
+        return worker::child_main(args.skip(1).collect());
+    }
+    let (n, mixed, scaling) = parse(args)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if scaling {
+            let mut runs = Vec::new();
+            for n in SCALING {
+                let names = names(n, mixed);
+                let result = backlog_only(&names, n, mixed).await;
+                names.clean_up().await;
+                runs.push(result?);
+            }
+            println!("{}", report::scaling(&runs));
+        } else {
+            let names = names(n, mixed);
+            let result = run(&names, n, mixed).await;
+            names.clean_up().await;
+            println!("{}", result?);
+        }
+        Ok(())
+    })
 }
 
-fn args() -> anyhow::Result<(usize, bool)> {
-    let (mut n, mut mixed) = (DEFAULT_EVENTS, false);
-    let mut args = std::env::args().skip(1);
+fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(usize, bool, bool)> {
+    let (mut n, mut mixed, mut scaling) = (DEFAULT_EVENTS, false, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--events" => n = args.next().unwrap_or_default().parse()?,
             "--mixed" => mixed = true,
-            other => {
-                anyhow::bail!("unknown argument {other:?}; usage: bench [--events N] [--mixed]")
-            }
+            "--scaling" => scaling = true,
+            other => anyhow::bail!(
+                "unknown argument {other:?}; usage: bench [--events N] [--mixed] [--scaling]"
+            ),
         }
     }
     anyhow::ensure!(n >= 10, "--events must be at least 10");
-    Ok((n, mixed))
+    Ok((n, mixed, scaling))
 }
 
-async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
+/// Fresh names for one run, announced on stderr.
+fn names(n: usize, mixed: bool) -> Names {
+    let names = Names::new();
+    let kinds = if mixed { ", mixed" } else { "" };
+    eprintln!("bench run {} ({n} events{kinds})", names.run);
+    names
+}
+
+/// The backlog drained by Herald; Herald is left running for what follows.
+async fn backlog(
+    names: &Names,
+    n: usize,
+    mixed: bool,
+) -> anyhow::Result<(Backlog, Worker, sinks::Sinks, lapin::Connection)> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let (smtp_addr, sink) = sinks::smtp_sink().await?;
-    let (hook_addr, receiver) = sinks::webhook_receiver().await?;
-    let hook_url = format!("http://{hook_addr}/hook");
-    let settings = names.settings(&names.databases[0], smtp_addr);
+    let sinks = sinks::Sinks::start().await?;
+    let args = names.args(&names.databases[0], sinks.smtp);
+    let settings = setup::settings(&args);
     let events = setup::events(n, mixed, "e");
     let emails = events.iter().filter(|e| e.email.is_some()).count();
 
     eprintln!("preparing database and topology");
     let pool = herald::app::prepare_database(&settings).await?;
     herald::app::declare_topology(&settings).await?;
-    register_endpoint(&pool, &hook_url).await?;
+    register_endpoint(&pool, &sinks.hook_url).await?;
+    pool.close().await;
     let amqp = herald::intake::connect(setup::AMQP, "bench-publisher").await?;
     let ch = setup::confirming_channel(&amqp).await?;
     let published = Instant::now();
@@ -89,63 +113,88 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
         published.elapsed().as_secs_f64()
     );
 
-    let rss_before = report::status_kib("VmRSS");
     eprintln!("starting Herald: expecting {emails} emails and {n} webhooks");
     let started = Instant::now();
-    let herald = Worker::start(settings.clone()).await?;
-    herald.wait_for(&sink, &receiver, emails, n).await?;
-    let herald_time = started.elapsed();
-    let rate = n as f64 / herald_time.as_secs_f64();
+    let mut herald = Worker::start(&args)?;
+    herald
+        .wait_for(&sinks.mail, &sinks.hooks, emails, n)
+        .await?;
+    let time = started.elapsed();
     eprintln!(
-        "Herald: {n} events in {:.1} s ({rate:.0}/s)",
-        herald_time.as_secs_f64()
+        "Herald: {n} events in {:.1} s ({:.0}/s)",
+        time.as_secs_f64(),
+        per_second(n, time)
     );
-
-    let paced_rate = rate / 2.0;
-    let paced_n = PACED_EVENTS.min((paced_rate * 20.0) as usize).max(10);
-    eprintln!("paced run: {paced_n} events at {paced_rate:.0}/s");
-    let paced_events = setup::events(paced_n, false, "p");
-    let paced = worker::paced(
-        &herald,
-        &ch,
-        &settings.exchange,
-        &paced_events,
-        paced_rate,
-        &sink,
-        &receiver,
-    )
-    .await?;
-    herald.stop().await?;
-    let rss_peak = report::status_kib("VmHWM");
-    let _ = amqp.close(200, "done".into()).await;
-    pool.close().await;
-
-    eprintln!("baseline: consume and ack");
-    let amqp_time = baselines::amqp(names, settings.prefetch, &events).await?;
-    eprintln!("baseline: {emails} emails over SMTP");
-    let smtp_time = baselines::smtp(&settings, emails, &sink).await?;
-    eprintln!("baseline: {n} signed webhooks");
-    let hook_time =
-        baselines::webhooks(&hook_url, settings.webhook_concurrency.into(), n, &receiver).await?;
-    eprintln!("baseline: {n} transactions");
-    let tx_settings = names.settings(&names.databases[1], smtp_addr);
-    let db_time = baselines::database(&tx_settings, &hook_url, &events).await?;
-
-    Ok(Report {
+    let rss = herald.status_kib("VmHWM");
+    let backlog = Backlog {
         n,
         emails,
         mixed,
         load,
         settings,
-        herald: herald_time,
-        baselines: [
+        time,
+        rss,
+    };
+    Ok((backlog, herald, sinks, amqp))
+}
+
+async fn backlog_only(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Backlog> {
+    let (backlog, herald, _sinks, amqp) = backlog(names, n, mixed).await?;
+    herald.stop().await?;
+    let _ = amqp.close(200, "done".into()).await;
+    Ok(backlog)
+}
+
+async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
+    let (backlog, mut herald, sinks, amqp) = backlog(names, n, mixed).await?;
+    let settings = backlog.settings.clone();
+    let paced_rate = per_second(n, backlog.time) / 2.0;
+    let paced_n = PACED_EVENTS.min((paced_rate * 20.0) as usize).max(10);
+    eprintln!("paced run: {paced_n} events at {paced_rate:.0}/s");
+    let ch = setup::confirming_channel(&amqp).await?;
+    let paced_events = setup::events(paced_n, false, "p");
+    let paced = worker::paced(
+        &mut herald,
+        &ch,
+        &settings.exchange,
+        &paced_events,
+        paced_rate,
+        &sinks,
+    )
+    .await?;
+    let rss_peak = herald.status_kib("VmHWM");
+    herald.stop().await?;
+    let _ = amqp.close(200, "done".into()).await;
+
+    let events = setup::events(n, mixed, "e");
+    let emails = backlog.emails;
+    eprintln!("baseline: consume and ack");
+    let amqp_time = baselines::amqp(names, settings.prefetch, &events).await?;
+    eprintln!("baseline: {emails} emails over SMTP, TCP_NODELAY");
+    let smtp_time = baselines::smtp_nodelay(&settings, emails, &sinks.mail).await?;
+    eprintln!("baseline: {emails} emails over SMTP, lettre's pool");
+    let lettre_time = baselines::smtp_lettre_pool(&settings, emails, &sinks.mail).await?;
+    eprintln!("baseline: {n} signed webhooks");
+    let hooks = usize::from(settings.webhook_concurrency / 4).max(1);
+    let hook_time = baselines::webhooks(&sinks.hook_url, hooks, n, &sinks.hooks).await?;
+    eprintln!("baseline: {n} events in Herald's transactions");
+    let tx_settings = setup::settings(&names.args(&names.databases[1], sinks.smtp));
+    let db_time = baselines::database(&tx_settings, &sinks.hook_url, &events).await?;
+
+    Ok(Report {
+        backlog,
+        baselines: vec![
             ("AMQP consume + ack (no work)", amqp_time, n),
-            ("SMTP send, pooled lettre", smtp_time, emails),
+            (
+                "SMTP send, lettre connections with TCP_NODELAY",
+                smtp_time,
+                emails,
+            ),
             ("Webhook POST, signed, reqwest", hook_time, n),
-            ("PostgreSQL: Herald's transaction per event", db_time, n),
+            ("PostgreSQL: Herald's batched transactions", db_time, n),
         ],
+        lettre_pool: (lettre_time, emails),
         paced,
-        rss_before,
         rss_peak,
     })
 }

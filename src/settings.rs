@@ -41,7 +41,8 @@ pub struct Settings {
           default_value = "herald.events", value_parser = amqp_name)]
     pub queue: String,
 
-    /// Events held unacknowledged at once.
+    /// Events held unacknowledged at once; what has arrived of them is
+    /// handled in one transaction.
     #[arg(long, env = "HERALD_PREFETCH", global = true, value_name = "HERALD_PREFETCH",
           default_value = "64", value_parser = clap::value_parser!(u16).range(1..))]
     pub prefetch: u16,

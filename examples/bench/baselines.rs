@@ -1,5 +1,6 @@
 //! The raw baselines: each of Herald's four kinds of work done alone, the
-//! plainest way, on the same services and over the same number of items.
+//! plainest way, on the same services and over the same number of items;
+//! and lettre's own pooled transport, to show what Herald's pool avoids.
 
 use crate::setup::{self, Event, Names};
 use crate::sinks::Log;
@@ -10,8 +11,11 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, Queu
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lettre::message::MultiPart;
 use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -58,9 +62,60 @@ pub async fn amqp(names: &Names, prefetch: u16, events: &[Event]) -> anyhow::Res
     Ok(elapsed)
 }
 
-/// Rendered multipart emails through one pooled lettre transport, with
-/// Herald's email concurrency in flight.
-pub async fn smtp(settings: &Settings, n: usize, sink: &Log<String>) -> anyhow::Result<Duration> {
+/// Rendered multipart emails over Herald's email concurrency of lettre SMTP
+/// connections on sockets with `TCP_NODELAY`, each sending one after another.
+pub async fn smtp_nodelay(
+    settings: &Settings,
+    n: usize,
+    sink: &Log<String>,
+) -> anyhow::Result<Duration> {
+    let templates = Arc::new(herald::app::load_templates(settings)?);
+    let addr = settings
+        .smtp_url
+        .strip_prefix("smtp://")
+        .ok_or_else(|| anyhow::anyhow!("the sink is plain smtp://"))?
+        .to_owned();
+    let mut connections = Vec::new();
+    for _ in 0..settings.email_concurrency {
+        let stream = tokio::net::TcpStream::connect(&addr).await?;
+        stream.set_nodelay(true)?;
+        connections.push(
+            AsyncSmtpConnection::connect_with_transport(Box::new(stream), &ClientId::default())
+                .await?,
+        );
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    sink.take();
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for mut conn in connections {
+        let (next, templates) = (next.clone(), templates.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return anyhow::Ok(());
+                }
+                let message = email(&templates, i)?;
+                conn.send(message.envelope(), &message.formatted()).await?;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed();
+    anyhow::ensure!(sink.take().len() == n, "the sink did not get every email");
+    Ok(elapsed)
+}
+
+/// The same emails through lettre's own pooled transport, as a user would
+/// configure it, with Herald's email concurrency in flight.
+pub async fn smtp_lettre_pool(
+    settings: &Settings,
+    n: usize,
+    sink: &Log<String>,
+) -> anyhow::Result<Duration> {
     let templates = herald::app::load_templates(settings)?;
     let concurrency = usize::from(settings.email_concurrency);
     let pool = PoolConfig::new().max_size(u32::from(settings.email_concurrency));
@@ -153,9 +208,10 @@ pub async fn webhooks(
     Ok(elapsed)
 }
 
-/// Herald's own transaction per event (`events::handle`: dedupe, handler,
-/// outbox, webhook fan-out, commit), one after another as the consumer does,
-/// on a fresh database with one endpoint, without AMQP.
+/// Herald's own transactions (`intake::batch::apply`: per event a savepoint,
+/// dedupe, handler, outbox row, webhook fan-out; one commit per prefetch
+/// window), one after another as the consumer runs them, on a fresh database
+/// with one endpoint, without AMQP.
 pub async fn database(
     settings: &Settings,
     hook_url: &str,
@@ -170,19 +226,21 @@ pub async fn database(
     };
     let props = setup::properties();
     let started = Instant::now();
-    for e in events {
-        let incoming = herald::intake::Incoming {
-            routing_key: e.event_type,
-            properties: &props,
-            body: &e.body,
-        };
-        let envelope =
-            herald::intake::Envelope::parse(&incoming).map_err(|r| anyhow::anyhow!("{r:?}"))?;
-        let event =
-            herald::events::Event::parse(&envelope).map_err(|r| anyhow::anyhow!("{r:?}"))?;
-        herald::events::handle(&pool, &ctx, &envelope, &event)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    for window in events.chunks(usize::from(settings.prefetch)) {
+        let parsed: Vec<herald::intake::batch::Parsed> = window
+            .iter()
+            .map(|e| {
+                let envelope = herald::intake::Envelope::parse(&herald::intake::Incoming {
+                    routing_key: e.event_type,
+                    properties: &props,
+                    body: &e.body,
+                })?;
+                let event = herald::events::Event::parse(&envelope)?;
+                Ok((envelope, event))
+            })
+            .collect();
+        let outcomes = herald::intake::batch::apply(&pool, &ctx, &parsed).await?;
+        anyhow::ensure!(outcomes.iter().all(Result::is_ok), "an event was refused");
     }
     let elapsed = started.elapsed();
     pool.close().await;

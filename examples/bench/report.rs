@@ -3,31 +3,33 @@
 use crate::per_second;
 use crate::worker::Paced;
 use herald::settings::Settings;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-pub struct Report {
+/// A backlog drained by Herald, and what it ran with.
+pub struct Backlog {
     pub n: usize,
     pub emails: usize,
     pub mixed: bool,
     /// `/proc/loadavg` before the run: what else was keeping the machine busy.
     pub load: String,
     pub settings: Settings,
-    pub herald: Duration,
-    /// Name, time, and items (messages, emails, requests, transactions) done.
-    pub baselines: [(&'static str, Duration, usize); 4],
+    pub time: Duration,
+    /// Herald's own peak RSS (`VmHWM`) once the backlog was drained.
+    pub rss: Option<u64>,
+}
+
+pub struct Report {
+    pub backlog: Backlog,
+    /// Name, time, and items (messages, emails, requests, events) done.
+    pub baselines: Vec<(&'static str, Duration, usize)>,
+    /// lettre's own pooled transport, for comparison; not a bound.
+    pub lettre_pool: (Duration, usize),
     pub paced: Paced,
-    pub rss_before: Option<u64>,
     pub rss_peak: Option<u64>,
 }
 
-/// A `/proc/self/status` field in KiB.
-pub fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    kib(&status, field)
-}
-
-fn kib(text: &str, field: &str) -> Option<u64> {
+pub fn kib(text: &str, field: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(&format!("{field}:")))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
@@ -36,45 +38,104 @@ fn mib(kib: Option<u64>) -> String {
     kib.map_or("?".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
 }
 
+fn kinds(mixed: bool) -> &'static str {
+    if mixed {
+        "mixed kinds"
+    } else {
+        "invite.created"
+    }
+}
+
+/// `--scaling`: throughput and memory as the backlog grows.
+pub fn scaling(runs: &[Backlog]) -> String {
+    let mut out = String::new();
+    let kinds = kinds(runs.first().is_some_and(|r| r.mixed));
+    let _ = writeln!(
+        out,
+        "| Backlog ({kinds}) | Time | Events/s | Herald peak RSS |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|");
+    for r in runs {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} s | {:.0} | {} |",
+            r.n,
+            r.time.as_secs_f64(),
+            per_second(r.n, r.time),
+            mib(r.rss)
+        );
+    }
+    if let Some(r) = runs.first() {
+        let _ = writeln!(out);
+        let _ = write!(out, "{}", machine(r));
+    }
+    out
+}
+
+fn machine(b: &Backlog) -> String {
+    let s = &b.settings;
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| kib(&m, "MemTotal"));
+    let load = b.load.split_whitespace().take(3).collect::<Vec<_>>();
+    format!(
+        "- Machine: {cores} cores, {} RAM; RabbitMQ, PostgreSQL, Herald and the bench (publisher, \
+         SMTP sink, webhook receiver) all on it; load average before the run: {}\n\
+         - Settings: HERALD_PREFETCH={}, HERALD_EMAIL_CONCURRENCY={}, HERALD_WEBHOOK_CONCURRENCY={} \
+         (one endpoint, so at most {} webhook requests in flight), HERALD_EMAIL_RATE_LIMIT=0, \
+         RUST_LOG=warn",
+        mib(mem),
+        load.join(" "),
+        s.prefetch,
+        s.email_concurrency,
+        s.webhook_concurrency,
+        (s.webhook_concurrency / 4).max(1)
+    )
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.settings;
-        let herald = per_second(self.n, self.herald);
-        let kinds = if self.mixed {
-            "mixed kinds"
-        } else {
-            "invite.created"
-        };
+        let b = &self.backlog;
+        let herald = per_second(b.n, b.time);
         writeln!(
             f,
-            "| Measurement ({} events, {kinds}) | Time | Events/s |",
-            self.n
+            "| Measurement ({} events, {}) | Time | Events/s |",
+            b.n,
+            kinds(b.mixed)
         )?;
         writeln!(f, "|---|---:|---:|")?;
         writeln!(
             f,
             "| **Herald end to end** ({} emails, {} webhooks) | {:.1} s | **{herald:.0}** |",
-            self.emails,
-            self.n,
-            self.herald.as_secs_f64()
+            b.emails,
+            b.n,
+            b.time.as_secs_f64()
         )?;
         for (name, time, items) in &self.baselines {
             writeln!(
                 f,
                 "| Raw: {name} ({items}) | {:.1} s | {:.0} |",
                 time.as_secs_f64(),
-                per_second(self.n, *time)
+                per_second(b.n, *time)
             )?;
         }
         let (slowest, time, _) = self
             .baselines
             .iter()
             .max_by_key(|(_, time, _)| *time)
-            .expect("four baselines");
-        let ratio = herald / per_second(self.n, *time) * 100.0;
+            .expect("baselines");
+        let ratio = herald / per_second(b.n, *time) * 100.0;
         writeln!(
             f,
             "| Herald ÷ slowest raw baseline ({slowest}) | | **{ratio:.0} %** |"
+        )?;
+        let (time, items) = self.lettre_pool;
+        writeln!(
+            f,
+            "| For comparison, not a bound: SMTP send through lettre's own pool (no TCP_NODELAY) ({items}) | {:.1} s | {:.0} |",
+            time.as_secs_f64(),
+            per_second(b.n, time)
         )?;
         let p = &self.paced;
         writeln!(f)?;
@@ -97,35 +158,10 @@ impl fmt::Display for Report {
         writeln!(f)?;
         writeln!(
             f,
-            "- Peak RSS (VmHWM of the bench process after Herald's phases, which runs Herald in-process \
-             along with the publisher, SMTP sink and receiver; baselines run after and are not in it): {} \
-             (RSS before Herald started: {})",
-            mib(self.rss_peak),
-            mib(self.rss_before)
+            "- Herald's peak RSS (VmHWM of its own process): {} after the backlog, {} after the paced run",
+            mib(b.rss),
+            mib(self.rss_peak)
         )?;
-        let cores = std::thread::available_parallelism().map_or(0, usize::from);
-        let mem = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| kib(&m, "MemTotal"));
-        writeln!(
-            f,
-            "- Machine: {cores} cores, {} RAM; RabbitMQ, PostgreSQL and the bench (Herald, sink, \
-             receiver, publisher) all on it; load average before the run: {}",
-            mib(mem),
-            self.load
-                .split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        )?;
-        write!(
-            f,
-            "- Settings: HERALD_PREFETCH={}, HERALD_EMAIL_CONCURRENCY={}, HERALD_WEBHOOK_CONCURRENCY={} \
-             (one endpoint, so at most {} webhook requests in flight), HERALD_EMAIL_RATE_LIMIT=0, logs off",
-            s.prefetch,
-            s.email_concurrency,
-            s.webhook_concurrency,
-            (s.webhook_concurrency / 4).max(1)
-        )
+        write!(f, "{}", machine(b))
     }
 }

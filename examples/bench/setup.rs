@@ -18,6 +18,8 @@ const CONFIRM_BATCH: usize = 2_000;
 /// Everything created on the services, so it can all be removed.
 pub struct Names {
     pub run: String,
+    /// HERALD_SECRET_KEY, shared by Herald and the bench's own transactions.
+    key: String,
     pub databases: Vec<String>,
     pub queues: Vec<String>,
     pub exchanges: Vec<String>,
@@ -26,6 +28,8 @@ pub struct Names {
 impl Names {
     pub fn new() -> Self {
         let run = uuid::Uuid::new_v4().simple().to_string();
+        let mut key = [0u8; 32];
+        getrandom::getrandom(&mut key).expect("OS randomness");
         Names {
             databases: vec![
                 format!("herald_bench_{run}"),
@@ -40,17 +44,14 @@ impl Names {
                 format!("bench.{run}"),
                 format!("herald.bench.{run}.dead-letter"),
             ],
+            key: base64::engine::general_purpose::STANDARD.encode(key),
             run,
         }
     }
 
-    pub fn settings(&self, db: &str, smtp: SocketAddr) -> Settings {
-        let mut key = [0u8; 32];
-        getrandom::getrandom(&mut key).expect("OS randomness");
-        let key = base64::engine::general_purpose::STANDARD.encode(key);
-        let cli = herald::cli::Cli::try_parse_from([
-            "herald",
-            "run",
+    /// `herald run`'s arguments for this run, on database `db`.
+    pub fn args(&self, db: &str, smtp: SocketAddr) -> Vec<String> {
+        [
             "--database-url",
             &format!("{PG}/{db}"),
             "--amqp-url",
@@ -60,7 +61,7 @@ impl Names {
             "--queue",
             &self.queues[0],
             "--secret-key",
-            &key,
+            &self.key,
             "--smtp-url",
             &format!("smtp://{smtp}"),
             "--templates-dir",
@@ -77,14 +78,15 @@ impl Names {
             "true",
             "--http-addr",
             "127.0.0.1:0",
-        ])
-        .expect("bench settings parse");
-        cli.settings
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
 
     /// Drops the databases and deletes the queues and exchanges, whatever
     /// state the run ended in.
     pub async fn clean_up(&self) {
+        eprintln!("cleaning up");
         if let Ok(conn) = herald::intake::connect(AMQP, "bench-cleanup").await
             && let Ok(ch) = conn.create_channel().await
         {
@@ -106,6 +108,15 @@ impl Names {
             pool.close().await;
         }
     }
+}
+
+/// The settings `herald run <args>` runs with (`HERALD_*` from the
+/// environment included, as in Herald's process).
+pub fn settings(args: &[String]) -> Settings {
+    let argv = ["herald", "run"].into_iter().map(str::to_owned);
+    herald::cli::Cli::try_parse_from(argv.chain(args.iter().cloned()))
+        .expect("bench settings parse")
+        .settings
 }
 
 /// One event to publish, and what it should cause.

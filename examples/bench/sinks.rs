@@ -11,6 +11,27 @@ use std::time::Instant;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+/// Both far ends, started on 127.0.0.1 port 0.
+pub struct Sinks {
+    pub smtp: SocketAddr,
+    pub mail: Arc<Log<String>>,
+    pub hook_url: String,
+    pub hooks: Arc<Log<Bytes>>,
+}
+
+impl Sinks {
+    pub async fn start() -> anyhow::Result<Self> {
+        let (smtp, mail) = smtp_sink().await?;
+        let (addr, hooks) = webhook_receiver().await?;
+        Ok(Sinks {
+            smtp,
+            mail,
+            hook_url: format!("http://{addr}/hook"),
+            hooks,
+        })
+    }
+}
+
 /// What arrived: when, and the recipient (SMTP) or raw body (webhook).
 #[derive(Default)]
 pub struct Log<T> {

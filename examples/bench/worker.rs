@@ -1,43 +1,73 @@
-//! Herald itself, in-process: the backlog drained end to end, then a paced
-//! stream for latency.
+//! Herald itself, as its own process (this binary re-run with `--herald`,
+//! which does what `herald` does), so its memory is measured alone: the
+//! backlog drained end to end, then a paced stream for latency.
 
 use crate::setup::{self, Event};
-use crate::sinks::Log;
+use crate::sinks::{Log, Sinks};
 use axum::body::Bytes;
-use herald::settings::Settings;
 use std::collections::HashMap;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio::process::{Child, Command};
 
 /// Longest the bench waits for Herald to finish a phase.
-const PHASE_LIMIT: Duration = Duration::from_secs(300);
+const PHASE_LIMIT: Duration = Duration::from_secs(600);
+
+/// In the child: `herald <args>`, as the `herald` binary runs it (logs at
+/// `RUST_LOG`, default warn here, on stderr).
+pub fn child_main(args: Vec<String>) -> anyhow::Result<()> {
+    use clap::Parser;
+    let cli = herald::cli::Cli::try_parse_from(std::iter::once("herald".to_owned()).chain(args))?;
+    herald::telemetry::init(cli.settings.log_format);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(herald::commands::dispatch(cli.command, cli.settings))
+}
 
 pub struct Worker {
-    cancel: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
+    child: Child,
 }
 
 impl Worker {
-    pub async fn start(settings: Settings) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let cancel = CancellationToken::new();
-        let task = tokio::spawn(herald::app::run_with_listener(
-            settings,
-            listener,
-            cancel.clone(),
-        ));
-        Ok(Worker { cancel, task })
+    /// Starts `herald run` with `args` in a child process.
+    pub fn start(args: &[String]) -> anyhow::Result<Self> {
+        let child = Command::new(std::env::current_exe()?)
+            .arg("--herald")
+            .arg("run")
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Worker { child })
     }
 
-    pub async fn stop(self) -> anyhow::Result<()> {
-        self.cancel.cancel();
-        self.task.await?
+    /// A `/proc/<pid>/status` field of Herald's process, in KiB.
+    pub fn status_kib(&self, field: &str) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        crate::report::kib(&status, field)
+    }
+
+    /// SIGTERM, as a deployment stops it, and waits for a clean exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await?;
+        }
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await??;
+        anyhow::ensure!(status.success(), "Herald exited with {status}");
+        Ok(())
     }
 
     /// Waits until the sink holds `emails` and the receiver `webhooks`.
     pub async fn wait_for(
-        &self,
+        &mut self,
         sink: &Log<String>,
         receiver: &Log<Bytes>,
         emails: usize,
@@ -46,7 +76,9 @@ impl Worker {
         let deadline = Instant::now() + PHASE_LIMIT;
         let mut last_report = Instant::now();
         while sink.len() < emails || receiver.len() < webhooks {
-            anyhow::ensure!(!self.task.is_finished(), "Herald stopped early");
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("Herald stopped early: {status}");
+            }
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "timed out: {}/{emails} emails, {}/{webhooks} webhooks",
@@ -85,14 +117,14 @@ pub struct Paced {
 /// one invite id) at a fixed `rate`, and times each from its publish to its
 /// arrival at the sink and at the receiver.
 pub async fn paced(
-    worker: &Worker,
+    worker: &mut Worker,
     ch: &lapin::Channel,
     exchange: &str,
     events: &[Event],
     rate: f64,
-    sink: &Log<String>,
-    receiver: &Log<Bytes>,
+    sinks: &Sinks,
 ) -> anyhow::Result<Paced> {
+    let (sink, receiver) = (&sinks.mail, &sinks.hooks);
     sink.take();
     receiver.take();
     let period = Duration::from_secs_f64(1.0 / rate);

@@ -1,6 +1,7 @@
-//! The email dispatcher: claims due outbox rows in short transactions (lease,
-//! `SKIP LOCKED`, so replicas share the work), renders and sends each outside
-//! any transaction with bounded concurrency, and records how it went.
+//! The email dispatcher: woken when outbox rows are committed, claims due
+//! rows in short transactions (lease, `SKIP LOCKED`, so replicas share the
+//! work), renders and sends each outside any transaction with bounded
+//! concurrency, and records how it went.
 
 use super::attempts::{self, Attempt, Claimed, Next};
 use super::mailer::{Mailer, SendOutcome};
@@ -8,7 +9,8 @@ use super::rate_limit::{self, LIMITED};
 use super::{Templates, message, render_context};
 use crate::retry;
 use crate::settings::{RateLimit, Schedule, Settings};
-use crate::store::SecretKey;
+use crate::store::wake::Wake;
+use crate::store::{EMAIL_WAKE_CHANNEL, SecretKey};
 use anyhow::Context as _;
 use lettre::message::Mailbox;
 use sqlx::PgPool;
@@ -19,8 +21,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// How often an idle dispatcher looks for due rows.
-const POLL: Duration = Duration::from_millis(100);
+/// How often due rows are looked for when no new outbox row wakes the
+/// dispatcher (retries coming due, other replicas' rows, a lost listener).
+const POLL: Duration = Duration::from_millis(250);
 /// Longest wait between tries while the SMTP server cannot be reached.
 const UNREACHABLE_MAX_DELAY: Duration = Duration::from_secs(30);
 
@@ -34,6 +37,8 @@ pub struct EmailSettings {
     /// Outlives any one send (SMTP timeout twice over), so only a dead
     /// worker's rows are taken over.
     pub lease: Duration,
+    /// How often due rows are looked for without a wake-up.
+    pub poll: Duration,
 }
 
 impl EmailSettings {
@@ -49,6 +54,7 @@ impl EmailSettings {
             rate_limit: s.email_rate_limit,
             concurrency: usize::from(s.email_concurrency),
             lease: s.smtp_timeout * 2 + Duration::from_secs(1),
+            poll: POLL,
         })
     }
 }
@@ -67,6 +73,7 @@ impl EmailDispatcher {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut in_flight = JoinSet::new();
         let mut backoff = retry::backoff();
+        let mut wake = Wake::listen(&self.pool, EMAIL_WAKE_CHANNEL, self.settings.poll).await;
         while !cancel.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
             let free = permits.available_permits();
@@ -78,11 +85,9 @@ impl EmailDispatcher {
                 continue;
             }
             match attempts::claim(&self.pool, free as i64, self.settings.lease).await {
-                Ok(rows) if rows.is_empty() => {
-                    backoff = retry::backoff();
-                    retry::pause(Some(POLL), &cancel).await;
-                }
                 Ok(rows) => {
+                    backoff = retry::backoff();
+                    let all_busy = rows.len() == free;
                     for row in rows {
                         let permit = permits
                             .clone()
@@ -94,6 +99,9 @@ impl EmailDispatcher {
                             me.deliver(row).await;
                             drop(permit);
                         });
+                    }
+                    if !all_busy {
+                        wake.wait(&cancel).await;
                     }
                 }
                 Err(e) => {

@@ -1,12 +1,12 @@
-//! One pooled lettre transport built from `SMTP_URL`, or `file://DIR` for
+//! The SMTP connection pool built from `SMTP_URL`, or `file://DIR` for
 //! development, and the classification of what went wrong.
 
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use super::smtp_pool::{Failure, Server, SmtpPool};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
 pub enum Mailer {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpPool),
     File(AsyncFileTransport<Tokio1Executor>),
 }
 
@@ -41,20 +41,19 @@ impl Mailer {
                 .map_err(|e| anyhow::anyhow!("SMTP_URL: cannot create {dir}: {e}"))?;
             return Ok(Mailer::File(AsyncFileTransport::new(dir)));
         }
-        let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        let server = Server::from_url(url)
             // The URL may hold a password: name the setting, not the value.
             .map_err(|e| {
                 anyhow::anyhow!(
                     "SMTP_URL: not a valid smtp://, smtps:// or file:// URL ({})",
-                    redact(&e.to_string())
+                    redact(&e)
                 )
             })?;
-        let pool = PoolConfig::new()
-            .max_size(pool_size)
-            .idle_timeout(Duration::from_secs(30));
-        Ok(Mailer::Smtp(
-            builder.timeout(Some(timeout)).pool_config(pool).build(),
-        ))
+        Ok(Mailer::Smtp(SmtpPool::new(
+            server,
+            timeout,
+            pool_size as usize,
+        )))
     }
 
     pub async fn send(&self, message: Message) -> SendOutcome {
@@ -68,12 +67,22 @@ impl Mailer {
                     detail: e.to_string(),
                 },
             },
-            Mailer::Smtp(t) => match t.send(message).await {
+            Mailer::Smtp(pool) => match pool.send(message.envelope(), &message.formatted()).await {
                 Ok(response) => SendOutcome::Sent {
                     code: code_of(&response.code().to_string()),
                     detail: excerpt(&response.message().collect::<Vec<_>>().join(" ")),
                 },
-                Err(e) => {
+                Err(Failure::Unreachable(detail)) => SendOutcome::Unreachable {
+                    detail: excerpt(&detail),
+                },
+                Err(Failure::TimedOut { connecting: true }) => SendOutcome::Unreachable {
+                    detail: "connection timed out".into(),
+                },
+                Err(Failure::TimedOut { connecting: false }) => SendOutcome::Transient {
+                    code: None,
+                    detail: "timed out waiting for the server".into(),
+                },
+                Err(Failure::Smtp(e)) => {
                     let (code, detail) = (
                         e.status().and_then(|c| code_of(&c.to_string())),
                         excerpt(&e.to_string()),

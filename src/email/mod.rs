@@ -1,5 +1,5 @@
-//! Where emails go out: templates rendered with Handlebars, a pooled lettre
-//! transport, and the dispatcher that claims outbox rows and records every
+//! Where emails go out: templates rendered with Handlebars, a pool of SMTP
+//! connections, and the dispatcher that claims outbox rows and records every
 //! attempt.
 
 mod attempts;
@@ -8,6 +8,7 @@ mod dispatcher;
 mod mailer;
 mod message;
 mod rate_limit;
+mod smtp_pool;
 pub mod templates;
 
 pub use context::{human_duration, render_context, sample_data};

@@ -135,16 +135,28 @@ pub async fn handle(
     event: &Event,
 ) -> Result<Outcome, HandleError> {
     let mut tx = pool.begin().await?;
-    if !store::record_event(&mut tx, &envelope.id, &envelope.event_type).await? {
+    let outcome = apply(&mut tx, ctx, envelope, event).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Records the event id and applies the event inside the caller's
+/// transaction (or savepoint), which must roll back on an error.
+pub async fn apply(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    envelope: &Envelope,
+    event: &Event,
+) -> Result<Outcome, HandleError> {
+    if !store::record_event(conn, &envelope.id, &envelope.event_type).await? {
         return Ok(Outcome::Duplicate);
     }
     let meta = Meta {
         envelope,
         time: envelope.time.unwrap_or_else(Utc::now),
     };
-    event.apply(&mut tx, &meta, ctx).await?;
-    crate::webhooks::fan_out(&mut tx, &meta).await?;
-    tx.commit().await?;
+    event.apply(conn, &meta, ctx).await?;
+    crate::webhooks::fan_out(conn, &meta).await?;
     Ok(Outcome::Processed)
 }
 

@@ -1,14 +1,15 @@
-//! The consume loop: one delivery at a time, each committed in PostgreSQL
-//! before it is acked. Broker trouble ends the session and a new one starts
+//! The consume loop: what the broker has pushed (up to the prefetch) is
+//! handled as one batch, committed in PostgreSQL before it is acked. Broker trouble ends the session and a new one starts
 //! after a backoff; what was in flight is redelivered and caught by the dedupe.
 
+use super::batch::{self, Parsed};
 use super::{Envelope, Incoming, connect, dead_letter, topology};
-use crate::error::{HandleError, Rejection};
-use crate::events::{self, Context, Event, Outcome};
+use crate::error::Rejection;
+use crate::events::{Context, Event, Outcome};
 use crate::retry;
 use crate::settings::Settings;
 use anyhow::{Context as _, bail};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
@@ -97,12 +98,15 @@ impl Session<'_> {
                 _ = self.cancel.cancelled() => break,
                 next = deliveries.next() => next,
             };
-            let delivery = match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(e)) => return Err(e).context("receiving from RabbitMQ"),
-                None => bail!("the broker closed the consumer"),
-            };
-            if let Step::Stop = self.deliver(&delivery, &dead).await? {
+            let mut batch = vec![received(next)?];
+            // Whatever else the broker has already pushed joins the batch.
+            while batch.len() < usize::from(self.settings.prefetch) {
+                match deliveries.next().now_or_never() {
+                    Some(next) => batch.push(received(next)?),
+                    None => break,
+                }
+            }
+            if let Step::Stop = self.deliver(&batch, &dead).await? {
                 break;
             }
         }
@@ -113,63 +117,72 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn deliver(&self, delivery: &Delivery, dead: &Channel) -> anyhow::Result<Step> {
-        let span = tracing::info_span!(
-            "event",
-            event.id = field::Empty,
-            event.type = field::Empty,
-            routing_key = %delivery.routing_key,
-        );
-        async {
-            let outcome = match self.parse(delivery) {
-                Ok((envelope, event)) => {
-                    let span = tracing::Span::current();
-                    span.record("event.id", envelope.id.as_str());
-                    span.record("event.type", envelope.event_type.as_str());
-                    match self.apply(&envelope, &event).await {
-                        Some(outcome) => outcome,
-                        None => return Ok(Step::Stop),
-                    }
-                }
-                Err(rejection) => Err(rejection),
-            };
-            let label = match &outcome {
-                Ok(Outcome::Processed) => "processed",
-                Ok(Outcome::Duplicate) => "duplicate",
-                Err(_) => "dead_lettered",
-            };
-            let event_type = crate::events::EVENT_TYPES
-                .into_iter()
-                .find(|t| *t == delivery.routing_key.as_str())
-                .unwrap_or("other");
-            metrics::counter!("herald_events_total", "type" => event_type, "outcome" => label)
-                .increment(1);
-            match outcome {
-                Ok(Outcome::Processed) => tracing::info!("processed"),
-                Ok(Outcome::Duplicate) => tracing::info!("already processed; skipped"),
-                Err(reason) => {
-                    tracing::warn!(reason = %reason, "dead-lettering");
-                    dead_letter::publish(
-                        dead,
-                        &self.settings.dead_letter_name(),
-                        delivery.routing_key.as_str(),
-                        &delivery.properties,
-                        &delivery.data,
-                        &reason,
-                    )
-                    .await
-                    .context("publishing a dead letter")?;
-                }
+    /// Applies the batch in one transaction, dead-letters what was
+    /// rejected (confirmed), then acks the whole batch with one `multiple` ack.
+    async fn deliver(&self, batch: &[Delivery], dead: &Channel) -> anyhow::Result<Step> {
+        let parsed: Vec<Parsed> = batch.iter().map(|d| self.parse(d)).collect();
+        let Some(outcomes) = self.apply(&parsed).await else {
+            return Ok(Step::Stop);
+        };
+        for ((delivery, parsed), outcome) in batch.iter().zip(&parsed).zip(outcomes) {
+            let span = tracing::info_span!(
+                "event",
+                event.id = field::Empty,
+                event.type = field::Empty,
+                routing_key = %delivery.routing_key,
+            );
+            if let Ok((envelope, _)) = parsed {
+                span.record("event.id", envelope.id.as_str());
+                span.record("event.type", envelope.event_type.as_str());
             }
-            delivery
-                .acker
-                .ack(BasicAckOptions::default())
-                .await
-                .context("acking")?;
-            Ok(Step::Next)
+            self.settle(delivery, outcome, dead)
+                .instrument(span)
+                .await?;
         }
-        .instrument(span)
-        .await
+        let last = batch.last().context("an empty batch")?;
+        last.acker
+            .ack(BasicAckOptions { multiple: true })
+            .await
+            .context("acking")?;
+        Ok(Step::Next)
+    }
+
+    /// Counts and logs one event's outcome, and dead-letters it if rejected.
+    async fn settle(
+        &self,
+        delivery: &Delivery,
+        outcome: Result<Outcome, Rejection>,
+        dead: &Channel,
+    ) -> anyhow::Result<()> {
+        let label = match &outcome {
+            Ok(Outcome::Processed) => "processed",
+            Ok(Outcome::Duplicate) => "duplicate",
+            Err(_) => "dead_lettered",
+        };
+        let event_type = crate::events::EVENT_TYPES
+            .into_iter()
+            .find(|t| *t == delivery.routing_key.as_str())
+            .unwrap_or("other");
+        metrics::counter!("herald_events_total", "type" => event_type, "outcome" => label)
+            .increment(1);
+        match outcome {
+            Ok(Outcome::Processed) => tracing::info!("processed"),
+            Ok(Outcome::Duplicate) => tracing::info!("already processed; skipped"),
+            Err(reason) => {
+                tracing::warn!(reason = %reason, "dead-lettering");
+                dead_letter::publish(
+                    dead,
+                    &self.settings.dead_letter_name(),
+                    delivery.routing_key.as_str(),
+                    &delivery.properties,
+                    &delivery.data,
+                    &reason,
+                )
+                .await
+                .context("publishing a dead letter")?;
+            }
+        }
+        Ok(())
     }
 
     fn parse(&self, delivery: &Delivery) -> Result<(Envelope, Event), Rejection> {
@@ -182,19 +195,14 @@ impl Session<'_> {
         Ok((envelope, event))
     }
 
-    /// Applies the event, waiting out database faults for as long as they
-    /// last. `None`: shutdown came while waiting; the delivery stays unacked.
-    async fn apply(
-        &self,
-        envelope: &Envelope,
-        event: &Event,
-    ) -> Option<Result<Outcome, Rejection>> {
+    /// Applies the batch, waiting out database faults for as long as they
+    /// last. `None`: shutdown came while waiting; nothing is acked.
+    async fn apply(&self, parsed: &[Parsed]) -> Option<Vec<Result<Outcome, Rejection>>> {
         let mut backoff = retry::backoff();
         loop {
-            match events::handle(self.pool, self.ctx, envelope, event).await {
-                Ok(outcome) => return Some(Ok(outcome)),
-                Err(HandleError::Reject(reason)) => return Some(Err(reason)),
-                Err(HandleError::Transient(e)) => {
+            match batch::apply(self.pool, self.ctx, parsed).await {
+                Ok(outcomes) => return Some(outcomes),
+                Err(e) => {
                     tracing::warn!(error = format!("{e:#}"), "database unavailable; retrying");
                     if !retry::pause(backoff.next(), self.cancel).await {
                         return None;
@@ -202,5 +210,14 @@ impl Session<'_> {
                 }
             }
         }
+    }
+}
+
+/// A delivery off the stream, or why the session must end.
+fn received(next: Option<lapin::Result<Delivery>>) -> anyhow::Result<Delivery> {
+    match next {
+        Some(Ok(delivery)) => Ok(delivery),
+        Some(Err(e)) => Err(e).context("receiving from RabbitMQ"),
+        None => bail!("the broker closed the consumer"),
     }
 }

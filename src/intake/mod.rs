@@ -1,6 +1,8 @@
 //! Where events come in: the AMQP topology, the consumer that turns each
-//! delivery into a committed transaction and an ack, and the dead-letter side.
+//! prefetch window of deliveries into one committed transaction and one ack,
+//! and the dead-letter side.
 
+pub mod batch;
 mod consumer;
 pub mod dead_letter;
 mod envelope;

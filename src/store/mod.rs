@@ -4,8 +4,9 @@
 mod outbox;
 mod processed;
 mod secret_key;
+pub mod wake;
 
-pub use outbox::{EmailTemplate, NewEmail, insert_email};
+pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_email};
 pub use processed::record_event;
 pub use secret_key::SecretKey;
 

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+/// The channel the email dispatcher listens on; each new outbox row notifies it.
+pub const EMAIL_WAKE_CHANNEL: &str = "herald_emails";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EmailTemplate {
     Invite,
@@ -52,7 +55,8 @@ pub async fn insert_email(
     .bind(email.locale)
     .bind(email.data)
     .bind(sealed)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    super::wake::notify(conn, EMAIL_WAKE_CHANNEL).await?;
     Ok(id)
 }

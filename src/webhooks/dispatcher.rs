@@ -8,10 +8,10 @@ use super::signing::{Secret, sign};
 use super::ssrf;
 use crate::retry;
 use crate::settings::Settings;
+use crate::store::wake::Wake;
 use anyhow::Context as _;
 use chrono::Utc;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -74,7 +74,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let dispatcher = Arc::new(Dispatcher::new(settings, pool.clone())?);
     let semaphore = Arc::new(Semaphore::new(usize::from(settings.webhook_concurrency)));
-    let mut wake = listen(pool).await;
+    let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
     let mut in_flight = JoinSet::new();
     let mut backoff = retry::backoff();
     loop {
@@ -113,39 +113,17 @@ pub async fn run(
         }
         drop(permits);
         if !all_busy {
-            wait_for_work(&mut wake, cancel).await;
+            // Fewer due rows than free slots, or an endpoint at its cap: new
+            // work, or an attempt ending (which frees its endpoint a slot).
+            tokio::select! {
+                _ = wake.wait(cancel) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
         }
     }
     // In-flight attempts are bounded by the timeout: let them finish and record.
     while in_flight.join_next().await.is_some() {}
     Ok(())
-}
-
-/// Fan-out notifies at commit; without a listener the poll still finds the rows.
-async fn listen(pool: &PgPool) -> Option<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await.ok()?;
-    listener.listen(WAKE_CHANNEL).await.ok()?;
-    Some(listener)
-}
-
-async fn wait_for_work(wake: &mut Option<PgListener>, cancel: &CancellationToken) {
-    let poll = tokio::time::sleep(POLL);
-    tokio::pin!(poll);
-    if let Some(listener) = wake {
-        tokio::select! {
-            received = listener.recv() => {
-                if received.is_ok() {
-                    return;
-                }
-            }
-            _ = &mut poll => return,
-            _ = cancel.cancelled() => return,
-        }
-    }
-    tokio::select! {
-        _ = &mut poll => {}
-        _ = cancel.cancelled() => {}
-    }
 }
 
 impl Dispatcher {
@@ -183,26 +161,28 @@ impl Dispatcher {
         sqlx::query_as(
             "WITH in_flight AS (
                  SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
-                 WHERE status = 'pending' AND lease_until > now() GROUP BY endpoint_id
-             ), ranked AS (
-                 SELECT d.id, d.next_attempt_at,
-                        coalesce(f.n, 0) + row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS slot
-                 FROM webhook_deliveries d
-                 JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-                 LEFT JOIN in_flight f ON f.endpoint_id = d.endpoint_id
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-                   AND (d.lease_until IS NULL OR d.lease_until <= now())
+                 WHERE status = 'pending' AND lease_until IS NOT NULL AND lease_until > now()
+                 GROUP BY endpoint_id
              ), picked AS (
-                 SELECT d.id FROM webhook_deliveries d
-                 WHERE d.id IN (SELECT id FROM ranked WHERE slot <= $2 ORDER BY next_attempt_at LIMIT $1)
-                   AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= now())
-                 FOR UPDATE SKIP LOCKED
+                 SELECT d.id FROM webhook_endpoints e
+                 LEFT JOIN in_flight f ON f.endpoint_id = e.id
+                 CROSS JOIN LATERAL (
+                     SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+                     WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                       AND d.next_attempt_at <= now()
+                       AND (d.lease_until IS NULL OR d.lease_until <= now())
+                     ORDER BY d.next_attempt_at, d.id
+                     LIMIT greatest($2 - coalesce(f.n, 0), 0)
+                     FOR UPDATE OF d SKIP LOCKED
+                 ) d
+                 WHERE e.enabled
+                 ORDER BY d.next_attempt_at LIMIT $1
              )
              UPDATE webhook_deliveries d
              SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
              FROM picked p, webhook_endpoints e
              WHERE d.id = p.id AND e.id = d.endpoint_id
-             RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret, d.created_at",
+            RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret, d.created_at",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(self.per_endpoint)

@@ -45,11 +45,7 @@ pub async fn fan_out(conn: &mut PgConnection, meta: &Meta<'_>) -> sqlx::Result<(
     .bind(&body)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(WAKE_CHANNEL)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    crate::store::wake::notify(conn, WAKE_CHANNEL).await
 }
 
 /// The invite as the handler left it; `expired` for a pending invite past its expiry.

@@ -5,6 +5,7 @@ mod proxy;
 mod receiver;
 mod smtp_sink;
 
+mod batching;
 mod dead_letters;
 mod dedupe;
 mod email;
@@ -14,4 +15,5 @@ mod http;
 mod secrets;
 mod settings;
 mod shutdown;
+mod wake;
 mod webhooks;
