@@ -1,0 +1,241 @@
+//! The webhook dispatcher inside `herald run`: claims due deliveries with a
+//! lease in a short transaction, signs and POSTs them outside it, records
+//! every attempt, and reschedules, finishes or disables.
+//! `send` makes one attempt; `record` writes it down with its consequences.
+
+mod record;
+mod send;
+
+use record::labels;
+use send::Attempt;
+
+use super::fan_out::WAKE_CHANNEL;
+use super::retry_delay::retry_delay;
+use super::ssrf;
+use crate::retry;
+use crate::settings::Settings;
+use crate::store::wake::Wake;
+use anyhow::Context as _;
+use chrono::Utc;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// How often due rows are looked for when no fan-out wakes the dispatcher
+/// (retries coming due, other replicas' rows, a missed notification).
+const POLL: Duration = Duration::from_millis(250);
+/// A lease outlives the attempt it covers by this much, so a live worker
+/// never loses its row, while a dead one's row comes back soon after.
+const LEASE_MARGIN: Duration = Duration::from_secs(2);
+struct Dispatcher {
+    pool: PgPool,
+    client: reqwest::Client,
+    schedule: Vec<Duration>,
+    timeout: Duration,
+    lease: Duration,
+    per_endpoint: i64,
+    disable_after: Duration,
+    allow_private: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct Claimed {
+    id: Uuid,
+    endpoint_id: Uuid,
+    body: String,
+    attempts: i32,
+    url: String,
+    secret: String,
+    /// When the event that caused it was committed.
+    created_at: chrono::DateTime<Utc>,
+}
+
+enum Verdict {
+    Delivered,
+    Retry(Duration),
+    Failed,
+    Gone,
+}
+
+pub async fn run(
+    settings: &Settings,
+    pool: &PgPool,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let dispatcher = Arc::new(Dispatcher::new(settings, pool.clone())?);
+    let semaphore = Arc::new(Semaphore::new(usize::from(settings.webhook_concurrency)));
+    let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
+    let mut in_flight = JoinSet::new();
+    let mut backoff = retry::backoff();
+    loop {
+        while in_flight.try_join_next().is_some() {}
+        let first = tokio::select! {
+            permit = semaphore.clone().acquire_owned() => permit?,
+            _ = cancel.cancelled() => break,
+        };
+        let mut permits = vec![first];
+        while let Ok(permit) = semaphore.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        let wanted = permits.len();
+        let claimed = match dispatcher.claim(wanted).await {
+            Ok(rows) => {
+                backoff = retry::backoff();
+                rows
+            }
+            Err(e) => {
+                drop(permits);
+                tracing::warn!(error = %e, "claiming webhook deliveries failed; retrying");
+                if !retry::pause(backoff.next(), cancel).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let all_busy = claimed.len() == wanted;
+        for row in claimed {
+            let permit = permits.pop().expect("one permit per claimed row");
+            let dispatcher = dispatcher.clone();
+            in_flight.spawn(async move {
+                dispatcher.deliver(row).await;
+                drop(permit);
+            });
+        }
+        drop(permits);
+        if !all_busy {
+            // Fewer due rows than free slots, or an endpoint at its cap: new
+            // work, or an attempt ending (which frees its endpoint a slot).
+            tokio::select! {
+                _ = wake.wait(cancel) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            }
+        }
+    }
+    // In-flight attempts are bounded by the timeout: let them finish and record.
+    while in_flight.join_next().await.is_some() {}
+    Ok(())
+}
+
+impl Dispatcher {
+    fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        // reqwest is built without a default crypto provider so that only ring
+        // is compiled in; another component may have installed it already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut client = reqwest::Client::builder()
+            .timeout(settings.webhook_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the name itself, out of the SSRF guard's reach.
+            .no_proxy()
+            .user_agent(concat!("Herald-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if !settings.webhook_allow_private {
+            client = client.dns_resolver(ssrf::GlobalOnly);
+        }
+        let concurrency = i64::from(settings.webhook_concurrency);
+        Ok(Self {
+            pool,
+            client: client.build().context("building the webhook HTTP client")?,
+            schedule: settings.webhook_retry_schedule.0.clone(),
+            timeout: settings.webhook_timeout,
+            lease: settings.webhook_timeout + LEASE_MARGIN,
+            // One slow endpoint may hold at most a quarter of the slots.
+            per_endpoint: (concurrency / 4).max(1),
+            disable_after: settings.webhook_disable_after,
+            allow_private: settings.webhook_allow_private,
+        })
+    }
+
+    /// Leases up to `limit` due deliveries of enabled endpoints, at most
+    /// `per_endpoint` in flight per endpoint (counting other replicas' live
+    /// leases). Locked rows are skipped, so replicas never claim the same row.
+    async fn claim(&self, limit: usize) -> sqlx::Result<Vec<Claimed>> {
+        sqlx::query_as(
+            "WITH in_flight AS (
+                 SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
+                 WHERE status = 'pending' AND lease_until IS NOT NULL AND lease_until > now()
+                 GROUP BY endpoint_id
+             ), picked AS (
+                 SELECT d.id FROM webhook_endpoints e
+                 LEFT JOIN in_flight f ON f.endpoint_id = e.id
+                 CROSS JOIN LATERAL (
+                     SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+                     WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                       AND d.next_attempt_at <= now()
+                       AND (d.lease_until IS NULL OR d.lease_until <= now())
+                     ORDER BY d.next_attempt_at, d.id
+                     LIMIT greatest($2 - coalesce(f.n, 0), 0)
+                     FOR UPDATE OF d SKIP LOCKED
+                 ) d
+                 WHERE e.enabled
+                 ORDER BY d.next_attempt_at LIMIT $1
+             )
+             UPDATE webhook_deliveries d
+             SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
+             FROM picked p, webhook_endpoints e
+             WHERE d.id = p.id AND e.id = d.endpoint_id
+            RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret, d.created_at",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(self.per_endpoint)
+        .bind(self.lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn deliver(&self, row: Claimed) {
+        let attempted_at = Utc::now();
+        let attempt = self.attempt(&row).await;
+        let verdict = self.judge(&row, &attempt);
+        let (outcome, class) = labels(&verdict, attempt.status);
+        metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome, "status_class" => class)
+            .increment(1);
+        if matches!(verdict, Verdict::Delivered) {
+            let age = (Utc::now() - row.created_at).to_std().unwrap_or_default();
+            metrics::histogram!("herald_event_to_webhook_seconds").record(age.as_secs_f64());
+        }
+        tracing::info!(
+            delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
+            status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
+            error = attempt.error.as_deref(), outcome, "webhook attempt"
+        );
+        if let Err(e) = self.record(&row, attempted_at, &attempt, &verdict).await {
+            // The lease lapses and the delivery is attempted again.
+            tracing::warn!(delivery.id = %row.id, error = %e, "recording a webhook attempt failed");
+        }
+    }
+
+    fn judge(&self, row: &Claimed, attempt: &Attempt) -> Verdict {
+        match attempt.status {
+            Some(200..=299) => return Verdict::Delivered,
+            Some(410) => return Verdict::Gone,
+            _ => {}
+        }
+        let retry_after = matches!(attempt.status, Some(429 | 503))
+            .then_some(attempt.retry_after)
+            .flatten();
+        let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+        match retry_delay(&self.schedule, attempts, jitter(), retry_after) {
+            Some(delay) => Verdict::Retry(delay),
+            None => Verdict::Failed,
+        }
+    }
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).expect("the OS random number generator");
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_is_a_fraction() {
+        assert!((0.0..1.0).contains(&jitter()));
+    }
+}

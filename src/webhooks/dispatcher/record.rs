@@ -1,0 +1,149 @@
+//! Recording an attempt: the attempt row, the delivery's new state and the
+//! endpoint's health (failing since, disabled) in one transaction.
+
+use super::send::Attempt;
+use super::{Claimed, Dispatcher, Verdict};
+use chrono::Utc;
+use uuid::Uuid;
+
+impl Dispatcher {
+    /// The attempt, the delivery's new state (only while this worker still
+    /// holds it: `attempts` fences out a lease that lapsed and was
+    /// re-claimed) and the endpoint's health, in one transaction.
+    pub(super) async fn record(
+        &self,
+        row: &Claimed,
+        attempted_at: chrono::DateTime<Utc>,
+        attempt: &Attempt,
+        verdict: &Verdict,
+    ) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let (outcome, _) = labels(verdict, attempt.status);
+        sqlx::query(
+            "INSERT INTO webhook_attempts
+                 (id, delivery_id, endpoint_id, attempt, attempted_at, status_code, latency_ms, outcome, response_excerpt, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(row.id)
+        .bind(row.endpoint_id)
+        .bind(row.attempts)
+        .bind(attempted_at)
+        .bind(attempt.status.map(i32::from))
+        .bind(i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX))
+        .bind(outcome)
+        .bind(&attempt.excerpt)
+        .bind(&attempt.error)
+        .execute(&mut *tx)
+        .await?;
+        let last_error = attempt
+            .error
+            .clone()
+            .or_else(|| attempt.status.map(|s| format!("HTTP {s}")));
+        let (status, delay) = match verdict {
+            Verdict::Delivered => ("delivered", None),
+            Verdict::Retry(delay) => ("pending", Some(delay.as_secs_f64())),
+            Verdict::Failed | Verdict::Gone => ("failed", None),
+        };
+        sqlx::query(
+            "UPDATE webhook_deliveries
+             SET status = $3, lease_until = NULL, last_error = $4,
+                 next_attempt_at = CASE WHEN $5::float8 IS NULL THEN next_attempt_at
+                                        ELSE now() + make_interval(secs => $5) END,
+                 finished_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
+             WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+        )
+        .bind(row.id)
+        .bind(row.attempts)
+        .bind(status)
+        .bind(if matches!(verdict, Verdict::Delivered) {
+            None
+        } else {
+            last_error
+        })
+        .bind(delay)
+        .execute(&mut *tx)
+        .await?;
+        match verdict {
+            Verdict::Delivered => {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET failing_since = NULL
+                     WHERE id = $1 AND failing_since IS NOT NULL",
+                )
+                .bind(row.endpoint_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Verdict::Gone => {
+                disable(&mut tx, row.endpoint_id, "the endpoint answered 410 Gone").await?;
+            }
+            Verdict::Retry(_) | Verdict::Failed => {
+                let failing_since: chrono::DateTime<Utc> = sqlx::query_scalar(
+                    "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2)
+                     WHERE id = $1 RETURNING failing_since",
+                )
+                .bind(row.endpoint_id)
+                .bind(attempted_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                let down_for = (Utc::now() - failing_since).to_std().unwrap_or_default();
+                if down_for >= self.disable_after {
+                    let reason = format!(
+                        "every attempt failed since {}",
+                        failing_since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    );
+                    disable(&mut tx, row.endpoint_id, &reason).await?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+}
+
+async fn disable(conn: &mut sqlx::PgConnection, endpoint: Uuid, reason: &str) -> sqlx::Result<()> {
+    tracing::warn!(endpoint.id = %endpoint, reason, "disabling webhook endpoint");
+    sqlx::query(
+        "UPDATE webhook_endpoints
+         SET enabled = false, disabled_reason = $2, disabled_at = now(), updated_at = now()
+         WHERE id = $1 AND enabled",
+    )
+    .bind(endpoint)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) fn labels(verdict: &Verdict, status: Option<u16>) -> (&'static str, &'static str) {
+    let outcome = match verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Retry(_) => "retry",
+        Verdict::Failed | Verdict::Gone => "failed",
+    };
+    let class = match status {
+        Some(100..=199) => "1xx",
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        Some(_) => "other",
+        None => "error",
+    };
+    (outcome, class)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn labels_outcomes_and_status_classes() {
+        assert_eq!(labels(&Verdict::Delivered, Some(204)), ("delivered", "2xx"));
+        assert_eq!(labels(&Verdict::Gone, Some(410)), ("failed", "4xx"));
+        assert_eq!(
+            labels(&Verdict::Retry(Duration::ZERO), None),
+            ("retry", "error")
+        );
+    }
+}

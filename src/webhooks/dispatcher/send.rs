@@ -1,0 +1,144 @@
+//! One webhook attempt: sign the stored body, POST it, and read what came
+//! back (status, `Retry-After`, a bounded excerpt of the body or the error).
+
+use super::{Claimed, Dispatcher};
+use crate::webhooks::retry_delay::parse_retry_after;
+use crate::webhooks::signing::{Secret, sign};
+use crate::webhooks::ssrf;
+use chrono::Utc;
+use std::time::{Duration, Instant};
+
+/// Response bodies and errors recorded per attempt.
+const EXCERPT_BYTES: usize = 1024;
+
+/// What one attempt came to.
+pub(super) struct Attempt {
+    pub status: Option<u16>,
+    pub latency: Duration,
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl Dispatcher {
+    pub(super) async fn attempt(&self, row: &Claimed) -> Attempt {
+        let started = Instant::now();
+        let refused = |error: String| Attempt {
+            status: None,
+            latency: started.elapsed(),
+            excerpt: None,
+            error: Some(error),
+            retry_after: None,
+        };
+        let secret = match Secret::parse(&row.secret) {
+            Ok(secret) => secret,
+            Err(e) => return refused(format!("the endpoint's stored secret is unusable: {e}")),
+        };
+        let url = match reqwest::Url::parse(&row.url) {
+            Ok(url) => url,
+            Err(e) => return refused(format!("the endpoint's URL is unusable: {e}")),
+        };
+        // IP literals never reach the resolver, so they are checked here.
+        if !self.allow_private
+            && let Some(why) = ssrf::refuse_ip_literal(&url)
+        {
+            return refused(format!(
+                "{why}; set HERALD_WEBHOOK_ALLOW_PRIVATE to allow it"
+            ));
+        }
+        let msg_id = format!("msg_{}", row.id.simple());
+        let timestamp = Utc::now().timestamp();
+        let sent = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                sign(&secret, &msg_id, timestamp, &row.body),
+            )
+            .body(row.body.clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return refused(self.describe(e)),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Utc::now()));
+        let (excerpt, error) = match read_excerpt(response).await {
+            Ok(text) => (Some(text), None),
+            Err(e) => (None, Some(self.describe(e))),
+        };
+        Attempt {
+            status: Some(status),
+            latency: started.elapsed(),
+            excerpt,
+            error,
+            retry_after,
+        }
+    }
+
+    /// A reqwest error without its URL (which may carry a secret path), with
+    /// its causes, which say why (e.g. the SSRF guard's refusal).
+    fn describe(&self, e: reqwest::Error) -> String {
+        if e.is_timeout() {
+            return format!(
+                "timed out after {}",
+                humantime::format_duration(self.timeout)
+            );
+        }
+        let e = e.without_url();
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        bounded(text)
+    }
+}
+
+async fn read_excerpt(mut response: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut buf = Vec::new();
+    while buf.len() < EXCERPT_BYTES {
+        match response.chunk().await? {
+            Some(chunk) => buf.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    buf.truncate(EXCERPT_BYTES);
+    Ok(bounded(String::from_utf8_lossy(&buf).into_owned()))
+}
+
+/// At most [`EXCERPT_BYTES`], on a character boundary, and without NUL
+/// (which PostgreSQL text cannot hold).
+fn bounded(mut text: String) -> String {
+    text.retain(|c| c != '\0');
+    if text.len() > EXCERPT_BYTES {
+        let mut end = EXCERPT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_bounded_on_a_character_boundary_without_nul() {
+        let text = bounded(format!("a\0{}", "é".repeat(EXCERPT_BYTES)));
+        assert_eq!(text.len(), EXCERPT_BYTES - 1);
+        assert!(text.starts_with("aé") && !text.contains('\0'));
+    }
+}
