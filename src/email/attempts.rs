@@ -22,12 +22,20 @@ pub struct Claimed {
 
 /// Leases up to `limit` due rows in one short statement. A row whose lease
 /// lapsed (its worker died mid-send) is due again.
-pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<Vec<Claimed>> {
+/// Leases up to `limit` due rows, never one in `held` (rows this worker is
+/// still sending or recording, whose lease may have lapsed meanwhile).
+pub async fn claim(
+    pool: &PgPool,
+    limit: i64,
+    lease: Duration,
+    held: &[Uuid],
+) -> sqlx::Result<Vec<Claimed>> {
     sqlx::query_as(
         "UPDATE email_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
          FROM (SELECT id FROM email_outbox
                WHERE status = 'pending' AND next_attempt_at <= now()
                  AND (lease_until IS NULL OR lease_until < now())
+                 AND NOT (id = ANY($3))
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
          WHERE o.id = due.id
          RETURNING o.id, o.template, o.recipient, o.locale, o.data, o.token_sealed, o.attempts,
@@ -35,6 +43,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<V
     )
     .bind(limit)
     .bind(crate::store::pg_interval(lease))
+    .bind(held)
     .fetch_all(pool)
     .await
 }

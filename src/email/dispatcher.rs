@@ -9,6 +9,7 @@ use super::rate_limit::{self, LIMITED};
 use super::{Templates, message, render_context};
 use crate::retry;
 use crate::settings::{RateLimit, Schedule, Settings};
+use crate::store::held::Held;
 use crate::store::wake::Wake;
 use crate::store::{EMAIL_WAKE_CHANNEL, SecretKey};
 use anyhow::Context as _;
@@ -74,6 +75,7 @@ impl EmailDispatcher {
         let mut in_flight = JoinSet::new();
         let mut backoff = retry::backoff();
         let mut wake = Wake::listen(&self.pool, EMAIL_WAKE_CHANNEL, self.settings.poll).await;
+        let held = Held::default();
         while !cancel.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
             let free = permits.available_permits();
@@ -84,7 +86,14 @@ impl EmailDispatcher {
                 }
                 continue;
             }
-            match attempts::claim(&self.pool, free as i64, self.settings.lease).await {
+            let claimed = attempts::claim(
+                &self.pool,
+                free as i64,
+                self.settings.lease,
+                &held.snapshot(),
+            )
+            .await;
+            match claimed {
                 Ok(rows) => {
                     backoff = retry::backoff();
                     let all_busy = rows.len() == free;
@@ -94,10 +103,10 @@ impl EmailDispatcher {
                             .acquire_owned()
                             .await
                             .context("semaphore closed")?;
-                        let me = self.clone();
+                        let (me, hold) = (self.clone(), held.hold(row.id));
                         in_flight.spawn(async move {
                             me.deliver(row).await;
-                            drop(permit);
+                            drop((permit, hold));
                         });
                     }
                     if !all_busy {

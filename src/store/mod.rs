@@ -1,6 +1,7 @@
 //! What the handlers write: the event-id dedupe, email outbox rows, and the
 //! key that seals a token while its email waits to be sent.
 
+pub mod held;
 mod outbox;
 mod processed;
 mod secret_key;

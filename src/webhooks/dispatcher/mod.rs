@@ -14,6 +14,7 @@ use super::retry_delay::retry_delay;
 use super::ssrf;
 use crate::retry;
 use crate::settings::Settings;
+use crate::store::held::Held;
 use crate::store::wake::Wake;
 use anyhow::Context as _;
 use chrono::Utc;
@@ -71,6 +72,7 @@ pub async fn run(
     let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
     let mut in_flight = JoinSet::new();
     let mut backoff = retry::backoff();
+    let held = Held::default();
     loop {
         while in_flight.try_join_next().is_some() {}
         let first = tokio::select! {
@@ -82,7 +84,7 @@ pub async fn run(
             permits.push(permit);
         }
         let wanted = permits.len();
-        let claimed = match dispatcher.claim(wanted).await {
+        let claimed = match dispatcher.claim(wanted, &held.snapshot()).await {
             Ok(rows) => {
                 backoff = retry::backoff();
                 rows
@@ -99,10 +101,10 @@ pub async fn run(
         let all_busy = claimed.len() == wanted;
         for row in claimed {
             let permit = permits.pop().expect("one permit per claimed row");
-            let dispatcher = dispatcher.clone();
+            let (dispatcher, hold) = (dispatcher.clone(), held.hold(row.id));
             in_flight.spawn(async move {
                 dispatcher.deliver(row).await;
-                drop(permit);
+                drop((permit, hold));
             });
         }
         drop(permits);
@@ -150,8 +152,9 @@ impl Dispatcher {
 
     /// Leases up to `limit` due deliveries of enabled endpoints, at most
     /// `per_endpoint` in flight per endpoint (counting other replicas' live
-    /// leases). Locked rows are skipped, so replicas never claim the same row.
-    async fn claim(&self, limit: usize) -> sqlx::Result<Vec<Claimed>> {
+    /// leases). Locked rows are skipped, so replicas never claim the same row,
+    /// and so are rows this worker still `held`.
+    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
         sqlx::query_as(
             "WITH in_flight AS (
                  SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
@@ -165,6 +168,7 @@ impl Dispatcher {
                      WHERE d.endpoint_id = e.id AND d.status = 'pending'
                        AND d.next_attempt_at <= now()
                        AND (d.lease_until IS NULL OR d.lease_until <= now())
+                       AND NOT (d.id = ANY($4))
                      ORDER BY d.next_attempt_at, d.id
                      LIMIT greatest($2 - coalesce(f.n, 0), 0)
                      FOR UPDATE OF d SKIP LOCKED
@@ -181,6 +185,7 @@ impl Dispatcher {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(self.per_endpoint)
         .bind(self.lease.as_secs_f64())
+        .bind(held)
         .fetch_all(&self.pool)
         .await
     }
@@ -201,9 +206,13 @@ impl Dispatcher {
             status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
             error = attempt.error.as_deref(), outcome, "webhook attempt"
         );
-        if let Err(e) = self.record(&row, attempted_at, &attempt, &verdict).await {
-            // The lease lapses and the delivery is attempted again.
-            tracing::warn!(delivery.id = %row.id, error = %e, "recording a webhook attempt failed");
+        // The attempt must be recorded: unrecorded, the delivery would be
+        // sent again once its lease lapsed (by another worker; this one holds
+        // the row until then).
+        let mut backoff = retry::backoff();
+        while let Err(e) = self.record(&row, attempted_at, &attempt, &verdict).await {
+            tracing::warn!(delivery.id = %row.id, error = %e, "recording a webhook attempt failed; retrying");
+            tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
         }
     }
 
