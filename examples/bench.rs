@@ -103,6 +103,11 @@ async fn backlog(
     let pool = herald::app::prepare_database(&settings).await?;
     herald::app::declare_topology(&settings).await?;
     register_endpoint(&pool, &sinks.hook_url).await?;
+    // Without autovacuum, the queue tables keep every dead row version and
+    // claims slow down as a backlog drains: the report says which it was.
+    let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
+        .fetch_one(&pool)
+        .await?;
     pool.close().await;
     let amqp = herald::intake::connect(setup::AMQP, "bench-publisher").await?;
     let ch = setup::confirming_channel(&amqp).await?;
@@ -131,6 +136,7 @@ async fn backlog(
         emails,
         mixed,
         load,
+        autovacuum,
         settings,
         time,
         rss,

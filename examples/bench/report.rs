@@ -13,6 +13,8 @@ pub struct Backlog {
     pub mixed: bool,
     /// `/proc/loadavg` before the run: what else was keeping the machine busy.
     pub load: String,
+    /// PostgreSQL's `autovacuum` setting during the run.
+    pub autovacuum: String,
     pub settings: Settings,
     pub time: Duration,
     /// Herald's own peak RSS (`VmHWM`) once the backlog was drained.
@@ -81,12 +83,14 @@ fn machine(b: &Backlog) -> String {
     let load = b.load.split_whitespace().take(3).collect::<Vec<_>>();
     format!(
         "- Machine: {cores} cores, {} RAM; RabbitMQ, PostgreSQL, Herald and the bench (publisher, \
-         SMTP sink, webhook receiver) all on it; load average before the run: {}\n\
+         SMTP sink, webhook receiver) all on it; load average before the run: {}; PostgreSQL \
+         autovacuum: {}\n\
          - Settings: HERALD_PREFETCH={}, HERALD_EMAIL_CONCURRENCY={}, HERALD_WEBHOOK_CONCURRENCY={} \
          (one endpoint, so at most {} webhook requests in flight), HERALD_EMAIL_RATE_LIMIT=0, \
          RUST_LOG=warn",
         mib(mem),
         load.join(" "),
+        b.autovacuum,
         s.prefetch,
         s.email_concurrency,
         s.webhook_concurrency,
