@@ -24,3 +24,24 @@ pub async fn pause(delay: Option<Duration>, cancel: &CancellationToken) -> bool 
         _ = cancel.cancelled() => false,
     }
 }
+
+/// Runs `op` until it succeeds, waiting out each failure with [`backoff`]
+/// and logging it as `what`. For writes that must not be lost, such as the
+/// record of a send: unrecorded, it would be sent again.
+pub async fn until_ok<T, E, F, Fut>(what: &str, mut op: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delays = backoff();
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} failed; retrying");
+                tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
+            }
+        }
+    }
+}

@@ -144,15 +144,10 @@ impl EmailDispatcher {
             } else {
                 tracing::warn!(outcome = counter, detail = %attempt.detail, "email not sent");
             }
-            let mut backoff = retry::backoff();
-            // The attempt must be recorded: without it the row would be sent
-            // again when its lease lapses.
-            while let Err(e) =
-                attempts::record(&self.pool, row.id, row.attempts, &attempt, &next).await
-            {
-                tracing::warn!(error = %e, "cannot record the email attempt; retrying");
-                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
-            }
+            retry::until_ok("recording the email attempt", || {
+                attempts::record(&self.pool, row.id, row.attempts, &attempt, &next)
+            })
+            .await;
         }
         .instrument(span)
         .await

@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// How often due rows are looked for when no fan-out wakes the dispatcher
@@ -136,7 +137,6 @@ impl Dispatcher {
         if !settings.webhook_allow_private {
             client = client.dns_resolver(ssrf::GlobalOnly);
         }
-        let concurrency = i64::from(settings.webhook_concurrency);
         Ok(Self {
             pool,
             client: client.build().context("building the webhook HTTP client")?,
@@ -144,7 +144,7 @@ impl Dispatcher {
             timeout: settings.webhook_timeout,
             lease: settings.webhook_timeout + LEASE_MARGIN,
             // One slow endpoint may hold at most a quarter of the slots.
-            per_endpoint: (concurrency / 4).max(1),
+            per_endpoint: i64::from((settings.webhook_concurrency / 4).max(1)),
             disable_after: settings.webhook_disable_after,
             allow_private: settings.webhook_allow_private,
         })
@@ -206,14 +206,13 @@ impl Dispatcher {
             status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
             error = attempt.error.as_deref(), outcome, "webhook attempt"
         );
-        // The attempt must be recorded: unrecorded, the delivery would be
-        // sent again once its lease lapsed (by another worker; this one holds
-        // the row until then).
-        let mut backoff = retry::backoff();
-        while let Err(e) = self.record(&row, attempted_at, &attempt, &verdict).await {
-            tracing::warn!(delivery.id = %row.id, error = %e, "recording a webhook attempt failed; retrying");
-            tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(5))).await;
-        }
+        // Unrecorded, the delivery would be sent again once its lease lapsed
+        // (by another worker; this one holds the row until then).
+        retry::until_ok("recording the webhook attempt", || {
+            self.record(&row, attempted_at, &attempt, &verdict)
+        })
+        .instrument(tracing::warn_span!("webhook", delivery.id = %row.id))
+        .await;
     }
 
     fn judge(&self, row: &Claimed, attempt: &Attempt) -> Verdict {
