@@ -181,7 +181,7 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
     eprintln!("baseline: {emails} emails over SMTP, lettre's pool");
     let lettre_time = baselines::smtp_lettre_pool(&settings, emails, &sinks.mail).await?;
     eprintln!("baseline: {n} signed webhooks");
-    let hooks = usize::from(settings.webhook_concurrency / 4).max(1);
+    let hooks = usize::from(settings.webhook_per_endpoint());
     let hook_time = baselines::webhooks(&sinks.hook_url, hooks, n, &sinks.hooks).await?;
     eprintln!("baseline: {n} events in Herald's transactions");
     let tx_settings = setup::settings(&names.args(&names.databases[1], sinks.smtp));

@@ -202,6 +202,12 @@ pub struct RateLimit {
 }
 
 impl Settings {
+    /// Webhook requests one endpoint may have in flight: a quarter of
+    /// `HERALD_WEBHOOK_CONCURRENCY`, so a slow receiver cannot hold them all.
+    pub fn webhook_per_endpoint(&self) -> u16 {
+        (self.webhook_concurrency / 4).max(1)
+    }
+
     /// Checks what clap cannot without echoing secrets, and returns the key
     /// that seals outbox tokens. Needed by every command that writes tokens.
     pub fn secret_key(&self) -> anyhow::Result<SecretKey> {

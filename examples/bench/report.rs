@@ -94,7 +94,7 @@ fn machine(b: &Backlog) -> String {
         s.prefetch,
         s.email_concurrency,
         s.webhook_concurrency,
-        (s.webhook_concurrency / 4).max(1)
+        s.webhook_per_endpoint()
     )
 }
 

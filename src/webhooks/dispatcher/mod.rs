@@ -144,7 +144,7 @@ impl Dispatcher {
             timeout: settings.webhook_timeout,
             lease: settings.webhook_timeout + LEASE_MARGIN,
             // One slow endpoint may hold at most a quarter of the slots.
-            per_endpoint: i64::from((settings.webhook_concurrency / 4).max(1)),
+            per_endpoint: i64::from(settings.webhook_per_endpoint()),
             disable_after: settings.webhook_disable_after,
             allow_private: settings.webhook_allow_private,
         })

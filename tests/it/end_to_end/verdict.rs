@@ -18,8 +18,7 @@ impl InFlight {
         let s = &stack.app.worker_settings;
         InFlight {
             emails: workers * usize::from(s.email_concurrency),
-            // One endpoint gets a quarter of the webhook concurrency.
-            webhooks: workers * usize::from(s.webhook_concurrency / 4).max(1),
+            webhooks: workers * usize::from(s.webhook_per_endpoint()),
         }
     }
 
