@@ -6,10 +6,8 @@ use super::stream::{Expected, Stream};
 use crate::helpers::{Options, TestApp, herald_bin, wait_for};
 use crate::proxy::Proxy;
 use crate::receiver::Receiver;
-use herald::intake::publisher::cloud_event;
+use herald::intake::publisher::publish_event;
 use herald::webhooks::endpoints::{self, NewEndpoint};
-use lapin::BasicProperties;
-use lapin::options::BasicPublishOptions;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus, Stdio};
@@ -126,34 +124,25 @@ impl Stack {
         self.publish_all(&stream.events).await;
     }
 
-    /// Publishes every event without waiting for each confirm in turn, then
-    /// waits for them all: the stream lands in the queue at once.
+    /// Publishes every event at once (Herald's own publisher, all confirms
+    /// awaited together): the stream lands in the queue at once.
     pub async fn publish_all(&self, events: &[(&'static str, Value)]) {
-        let mut confirms = Vec::with_capacity(events.len());
-        for (kind, data) in events {
+        let publishes = events.iter().map(|(kind, data)| {
             let id = uuid::Uuid::new_v4().to_string();
-            let body = cloud_event("e2e", kind, &id, data.clone());
-            let props = BasicProperties::default()
-                .with_content_type("application/cloudevents+json".into())
-                .with_message_id(id.as_str().into())
-                .with_delivery_mode(2);
-            let confirm = self
-                .app
-                .channel
-                .basic_publish(
-                    self.app.settings.exchange.as_str().into(),
-                    (*kind).into(),
-                    BasicPublishOptions::default(),
-                    &serde_json::to_vec(&body).unwrap(),
-                    props,
+            async move {
+                publish_event(
+                    &self.app.channel,
+                    &self.app.settings,
+                    kind,
+                    &id,
+                    data.clone(),
                 )
                 .await
-                .unwrap();
-            confirms.push(confirm);
-        }
-        for confirm in confirms {
-            assert!(confirm.await.unwrap().is_ack(), "the broker took the event");
-        }
+            }
+        });
+        futures_util::future::try_join_all(publishes)
+            .await
+            .expect("the broker took every event");
     }
 
     /// Waits (up to [`SETTLE`]) for `cond`.
