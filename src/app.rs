@@ -20,7 +20,7 @@ const HTTP_POOL: u32 = 4;
 /// Connections for the dispatchers: each send in flight records on one when
 /// it ends, and the claims, the relay and two listeners need theirs.
 fn dispatch_pool_size(settings: &Settings) -> u32 {
-    6 + (u32::from(settings.email_concurrency) + u32::from(settings.webhook_concurrency)) / 2
+    4 + (u32::from(settings.email_concurrency) + u32::from(settings.webhook_concurrency)) / 4
 }
 
 /// Creates the database if it does not exist yet, then applies pending
@@ -113,9 +113,7 @@ pub async fn run_with_listener(
     {
         let (settings, cancel, broker) = (settings.clone(), cancel.clone(), broker.clone());
         let pool = intake_pool.clone();
-        tasks.spawn(
-            async move { intake::consume(&settings, &pool, &ctx, &broker, &cancel).await },
-        );
+        tasks.spawn(async move { intake::consume(&settings, &pool, &ctx, &broker, &cancel).await });
     }
     let emails = std::sync::Arc::new(EmailDispatcher {
         pool: pool.clone(),

@@ -76,7 +76,10 @@ pub fn is_passing(e: &sqlx::Error) -> bool {
 pub fn refusal(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => match db.code() {
-            Some(code) => format!("database refused the event: {} (SQLSTATE {code})", db.message()),
+            Some(code) => format!(
+                "database refused the event: {} (SQLSTATE {code})",
+                db.message()
+            ),
             None => format!("database refused the event: {}", db.message()),
         },
         other => format!("database refused the event: {other}"),

@@ -106,8 +106,14 @@ async fn relay_until_error(
         let (ch, conn) = channel.as_ref().expect("connected above");
         for row in rows {
             let event_id = row.id.to_string();
-            match intake::publisher::publish_body(ch, settings, &row.routing_key, &event_id, &row.body)
-                .await
+            match intake::publisher::publish_body(
+                ch,
+                settings,
+                &row.routing_key,
+                &event_id,
+                &row.body,
+            )
+            .await
             {
                 Ok(()) => {
                     retry::until_recorded("removing a relayed event", cancel, || async {

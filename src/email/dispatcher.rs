@@ -75,7 +75,7 @@ impl EmailDispatcher {
         let mut in_flight = JoinSet::new();
         let mut backoff = retry::backoff();
         let mut wake = Wake::listen(&self.pool, EMAIL_WAKE_CHANNEL, self.settings.poll).await;
-        let held = Held::default();
+        let held = Held::new("email");
         while !cancel.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
             let free = permits.available_permits();

@@ -9,11 +9,11 @@ use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
     QueueDeclareOptions,
 };
-use sha2::{Digest, Sha256};
-use std::collections::HashSet;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 
 pub const ERROR_HEADER: &str = "x-herald-error";
 

@@ -35,7 +35,7 @@ const POLL: Duration = Duration::from_millis(250);
 const LEASE_MARGIN: Duration = Duration::from_secs(2);
 /// The advisory lock webhook claims take turns under (any fixed number;
 /// this one spells "herald" in ASCII).
-const CLAIM_LOCK: i64 = 0x68_65_72_61_6c_64;
+const CLAIM_LOCK: i64 = 0x6865_7261_6c64;
 struct Dispatcher {
     pool: PgPool,
     client: reqwest::Client,
@@ -76,7 +76,7 @@ pub async fn run(
     let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
     let mut in_flight = JoinSet::new();
     let mut backoff = retry::backoff();
-    let held = Held::default();
+    let held = Held::new("webhook");
     loop {
         while in_flight.try_join_next().is_some() {}
         let first = tokio::select! {
