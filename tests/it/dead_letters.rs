@@ -175,3 +175,45 @@ async fn dead_letters_can_be_listed_and_replayed_from_the_cli() {
     );
     assert_eq!(app.queue_len(&dlq).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_takes_at_most_the_limit_and_each_message_once() {
+    let app = TestApp::spawn().await;
+    // Resends of invites that never come: each replay fails again at once
+    // and lands back in the queue while the replay is still running.
+    for i in 0..3 {
+        let body = json!({"name": "invite.resent", "data": {"id": format!("inv_never_{i}")}});
+        app.publish_raw(
+            "invite.resent",
+            body.to_string().as_bytes(),
+            with_id(&format!("never-{i}")),
+        )
+        .await;
+    }
+    let dlq = app.settings.dead_letter_name();
+    wait_until("three dead letters", || async {
+        app.queue_len(&dlq).await == 3
+    })
+    .await;
+    let replay = |limit: &str| {
+        let out = herald_bin()
+            .args(["dead-letters", "replay", "--limit", limit])
+            .envs(app.env())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(replay("2"), "replayed 2");
+    wait_until("both back", || async { app.queue_len(&dlq).await == 3 }).await;
+    assert_eq!(
+        replay("100"),
+        "replayed 3",
+        "never a message twice in one run"
+    );
+    wait_until("all back", || async { app.queue_len(&dlq).await == 3 }).await;
+}

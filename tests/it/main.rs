@@ -13,6 +13,8 @@ mod end_to_end;
 mod events;
 mod http;
 mod poison;
+mod probes;
+mod relay;
 mod secrets;
 mod settings;
 mod shutdown;

@@ -83,6 +83,11 @@ impl Proxy {
         self.cuts.send_modify(|n| *n += 1);
     }
 
+    /// Drops every connection and keeps the port open: clients reconnect.
+    pub fn sever(&self) {
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
     /// Opens the port again, at the same address.
     pub fn restore(&self) {
         if self.accept.lock().unwrap().is_none() {

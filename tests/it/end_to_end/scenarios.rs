@@ -272,12 +272,10 @@ async fn smtp_relay_refusing_every_session_for_ten_seconds_fails_no_email() {
             sink.accepted() >= started + 100
         })
         .await;
-    // New sessions get 554 at the greeting; parked connections are closed
-    // by the cut, so every send needs a new session.
-    let proxy = stack.app.smtp_proxy.as_ref().unwrap();
+    // New sessions get 554 at the greeting; parked connections are
+    // severed, so every send needs a new session.
     sink.refuse_sessions(true);
-    proxy.cut();
-    proxy.restore();
+    stack.app.smtp_proxy.as_ref().unwrap().sever();
     assert!((sink.accepted() as i64) < expected.emails, "mid-stream");
     tokio::time::sleep(OUTAGE).await;
     sink.refuse_sessions(false);
