@@ -175,3 +175,38 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_with_nul_bytes_and_invalid_utf8_are_recorded_safely() {
+    use crate::smtp_sink::Reply::Raw;
+    let app = TestApp::spawn().await;
+    // A reply the client cannot read is retried; one it can read judges.
+    app.smtp.script(&[
+        Raw(b"250 2.0.0 queued \xff\xfe\r\n"),
+        Raw(b"550 5.1.1 no\0such user\r\n"),
+    ]);
+    app.publish(
+        "user.created",
+        json!({"id": "usr_nul", "email": "nul@example.test"}),
+    )
+    .await;
+    wait_until("the email final", || async {
+        app.count("SELECT count(*) FROM email_outbox WHERE status <> 'pending'")
+            .await
+            == 1
+    })
+    .await;
+    let attempts: Vec<(String, Option<i32>, String)> =
+        sqlx::query_as("SELECT outcome, smtp_code, detail FROM email_attempts ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0].0, "transient", "{attempts:?}");
+    assert_eq!(
+        (attempts[1].0.as_str(), attempts[1].1),
+        ("permanent", Some(550))
+    );
+    assert!(attempts[1].2.contains("no such user"), "{attempts:?}");
+    assert!(attempts.iter().all(|a| !a.2.contains('\0')));
+}

@@ -18,6 +18,8 @@ pub enum Reply {
     Code(u16),
     /// Never answer the end of DATA.
     Hang,
+    /// Answer the end of DATA with these bytes, as they are.
+    Raw(&'static [u8]),
 }
 
 #[derive(Debug)]
@@ -185,6 +187,7 @@ async fn session(
                     Reply::Code(451) => b"451 4.3.0 try again later\r\n",
                     Reply::Code(550) => b"550 5.1.1 no such user\r\n",
                     Reply::Code(_) => b"554 5.0.0 refused\r\n",
+                    Reply::Raw(bytes) => bytes,
                     Reply::Hang => {
                         std::future::pending::<()>().await;
                         unreachable!()
