@@ -12,6 +12,7 @@ mod email;
 mod end_to_end;
 mod events;
 mod http;
+mod medusa_payloads;
 mod secrets;
 mod settings;
 mod shutdown;
