@@ -9,9 +9,8 @@ pub struct InviteDeleted {
 }
 
 impl InviteDeleted {
-    /// Revokes a pending invite: its token stops working, and an email not
-    /// yet sent ends as expired. An accepted invite stays accepted (as
-    /// `DELETE /v1/invites/{id}` refuses to revoke one).
+    /// Revokes a pending invite: its token stops working. An accepted invite
+    /// stays accepted (as `DELETE /v1/invites/{id}` refuses to revoke one).
     ///
     /// An id Herald never saw changes nothing and is still forwarded by
     /// webhook, not dead-lettered: Medusa deletes invites created before the
