@@ -10,6 +10,19 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
 use tokio_util::sync::CancellationToken;
 
+/// Connections for commands, migrations and the consumer's one transaction
+/// at a time.
+const ADMIN_POOL: u32 = 2;
+/// Connections for the HTTP API and probes: a flood of requests waits here,
+/// never for the worker's connections.
+const HTTP_POOL: u32 = 4;
+
+/// Connections for the dispatchers: each send in flight records on one when
+/// it ends, and the claims, the relay and two listeners need theirs.
+fn dispatch_pool_size(settings: &Settings) -> u32 {
+    4 + (u32::from(settings.email_concurrency) + u32::from(settings.webhook_concurrency)) / 4
+}
+
 /// Creates the database if it does not exist yet, then applies pending
 /// migrations (under sqlx's advisory lock, so concurrent replicas are safe).
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
@@ -25,7 +38,7 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
             return Err(e).context("creating the database");
         }
     }
-    let pool = store::pool(url)?;
+    let pool = store::pool(url, ADMIN_POOL)?;
     store::MIGRATOR
         .run(&pool)
         .await
@@ -87,15 +100,20 @@ pub async fn run_with_listener(
         settings.smtp_timeout,
         u32::from(settings.email_concurrency),
     )?;
-    let Some(pool) = wait_for_database(&settings, &cancel).await else {
+    let Some(intake_pool) = wait_for_database(&settings, &cancel).await else {
         return Ok(());
     };
     tracing::info!("database ready");
+    // Intake, dispatch and HTTP each wait on their own connections.
+    let pool = store::pool(&settings.database_url, dispatch_pool_size(&settings))?;
+    let http_pool = store::pool(&settings.database_url, HTTP_POOL)?;
+    let broker = intake::BrokerStatus::default();
     // Each component runs until `cancel`; the first to fail stops the others.
     let mut tasks = tokio::task::JoinSet::new();
     {
-        let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
-        tasks.spawn(async move { intake::consume(&settings, &pool, &ctx, &cancel).await });
+        let (settings, cancel, broker) = (settings.clone(), cancel.clone(), broker.clone());
+        let pool = intake_pool.clone();
+        tasks.spawn(async move { intake::consume(&settings, &pool, &ctx, &broker, &cancel).await });
     }
     let emails = std::sync::Arc::new(EmailDispatcher {
         pool: pool.clone(),
@@ -112,7 +130,7 @@ pub async fn run_with_listener(
         relay_wake.clone(),
         cancel.clone(),
     ));
-    let state = crate::http::AppState::new(pool.clone(), &settings, relay_wake);
+    let state = crate::http::AppState::new(http_pool.clone(), &settings, relay_wake, broker);
     let router = crate::http::router(state, settings.api_token.as_deref());
     tasks.spawn(crate::http::serve(listener, router, cancel.clone()));
     {
@@ -130,7 +148,9 @@ pub async fn run_with_listener(
             }
         }
     }
-    pool.close().await;
+    for pool in [intake_pool, pool, http_pool] {
+        pool.close().await;
+    }
     result
 }
 

@@ -11,7 +11,19 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
         Command::Run => {
             let cancel = CancellationToken::new();
             tokio::spawn(cancel_on_signal(cancel.clone()));
-            app::run(settings, cancel).await
+            let limit = shutdown_limit(&settings);
+            let run = app::run(settings, cancel.clone());
+            tokio::pin!(run);
+            tokio::select! {
+                ran = &mut run => ran,
+                _ = async { cancel.cancelled().await; tokio::time::sleep(limit).await } => {
+                    // Whatever is still unrecorded comes back by lease.
+                    anyhow::bail!(
+                        "in-flight work did not finish within {} of the signal; stopped anyway",
+                        humantime::format_duration(limit)
+                    )
+                }
+            }
         }
         Command::Migrate => {
             app::migrate(&settings).await?;
@@ -81,6 +93,14 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
         }
         Command::Webhooks(cmd) => crate::webhooks::cli::run(cmd, &settings).await,
     }
+}
+
+/// How long a graceful stop may take: the longest send in flight, then the
+/// grace its record gets, with a margin. Past it `run` stops regardless.
+fn shutdown_limit(settings: &Settings) -> std::time::Duration {
+    settings.smtp_timeout.max(settings.webhook_timeout)
+        + crate::retry::SHUTDOWN_GRACE
+        + std::time::Duration::from_secs(5)
 }
 
 /// SIGINT or SIGTERM starts a graceful stop.

@@ -50,6 +50,21 @@ pub async fn run(
     Ok(())
 }
 
+/// Rows leased per round.
+const BATCH: i64 = 64;
+/// Outlives a round of publishes; a dead worker's rows come back after it.
+const LEASE: Duration = Duration::from_secs(30);
+/// Longest wait before a failing row is tried again.
+const MAX_DELAY: Duration = Duration::from_secs(300);
+
+#[derive(sqlx::FromRow)]
+struct Leased {
+    id: Uuid,
+    routing_key: String,
+    body: Value,
+    attempts: i32,
+}
+
 async fn relay_until_error(
     settings: &Settings,
     pool: &PgPool,
@@ -57,23 +72,29 @@ async fn relay_until_error(
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut channel = None;
-    loop {
-        // One row at a time: each is deleted only after its confirm, in the
-        // transaction holding its lock, so replicas never publish it twice.
-        let mut tx = pool.begin().await?;
-        let row: Option<(Uuid, String, Value)> = sqlx::query_as(
-            "SELECT id, routing_key, body FROM event_outbox ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+    while !cancel.is_cancelled() {
+        // Leased in a statement of its own: no transaction stays open across
+        // a publish, and replicas never take the same row.
+        let rows: Vec<Leased> = sqlx::query_as(
+            "UPDATE event_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
+             FROM (SELECT id FROM event_outbox
+                   WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
+             WHERE o.id = due.id
+             RETURNING o.id, o.routing_key, o.body, o.attempts",
         )
-        .fetch_optional(&mut *tx)
+        .bind(BATCH)
+        .bind(crate::store::pg_interval(LEASE))
+        .fetch_all(pool)
         .await?;
-        let Some((id, routing_key, body)) = row else {
-            drop(tx);
+        if rows.is_empty() {
             tokio::select! {
-                _ = wake.notified() => continue,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                _ = cancel.cancelled() => return Ok(()),
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = cancel.cancelled() => {}
             }
-        };
+            continue;
+        }
         if channel.is_none() {
             let conn = intake::connect(&settings.amqp_url, "relay")
                 .await
@@ -82,14 +103,59 @@ async fn relay_until_error(
             ch.confirm_select(ConfirmSelectOptions::default()).await?;
             channel = Some((ch, conn));
         }
-        let (ch, _) = channel.as_ref().expect("connected above");
-        let event_id = id.to_string();
-        intake::publisher::publish_body(ch, settings, &routing_key, &event_id, &body).await?;
-        sqlx::query("DELETE FROM event_outbox WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        tracing::info!(event.id = %event_id, event.type = %routing_key, "published");
+        let (ch, conn) = channel.as_ref().expect("connected above");
+        for row in rows {
+            let event_id = row.id.to_string();
+            match intake::publisher::publish_body(
+                ch,
+                settings,
+                &row.routing_key,
+                &event_id,
+                &row.body,
+            )
+            .await
+            {
+                Ok(()) => {
+                    retry::until_recorded("removing a relayed event", cancel, || async {
+                        sqlx::query("DELETE FROM event_outbox WHERE id = $1")
+                            .bind(row.id)
+                            .execute(pool)
+                            .await
+                            .map(drop)
+                    })
+                    .await;
+                    tracing::info!(event.id = %event_id, event.type = %row.routing_key, "published");
+                }
+                // The channel or connection is gone: every row waits for the
+                // next session (their leases lapse meanwhile).
+                Err(e) if !conn.status().connected() || !ch.status().connected() => return Err(e),
+                // This row alone was refused (not routable, not confirmed).
+                Err(e) => back_off(pool, &row, &e, cancel).await,
+            }
+        }
     }
+    Ok(())
+}
+
+/// Puts a refused row back with a delay that doubles with its attempts.
+async fn back_off(pool: &PgPool, row: &Leased, e: &anyhow::Error, cancel: &CancellationToken) {
+    let doubled = Duration::from_secs(1).saturating_mul(1 << row.attempts.clamp(0, 16));
+    let delay = doubled.min(MAX_DELAY);
+    let error = crate::store::recordable(&format!("{e:#}"), 1024);
+    tracing::warn!(event.id = %row.id, event.type = %row.routing_key, error, ?delay,
+        "relaying an event failed; it backs off alone");
+    metrics::counter!("herald_relay_failures_total").increment(1);
+    retry::until_recorded("rescheduling a relayed event", cancel, || async {
+        sqlx::query(
+            "UPDATE event_outbox SET lease_until = NULL, next_attempt_at = now() + $2::interval,
+                    last_error = $3 WHERE id = $1",
+        )
+        .bind(row.id)
+        .bind(crate::store::pg_interval(delay))
+        .bind(&error)
+        .execute(pool)
+        .await
+        .map(drop)
+    })
+    .await;
 }

@@ -25,23 +25,52 @@ pub async fn pause(delay: Option<Duration>, cancel: &CancellationToken) -> bool 
     }
 }
 
-/// Runs `op` until it succeeds, waiting out each failure with [`backoff`]
-/// and logging it as `what`. For writes that must not be lost, such as the
-/// record of a send: unrecorded, it would be sent again.
-pub async fn until_ok<T, E, F, Fut>(what: &str, mut op: F) -> T
+/// How long a record is still tried after shutdown began. Past it, the
+/// row's lease brings it back after the restart: the worst case is one more
+/// send of what was in flight, never a lost one.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `op` until it succeeds, waiting out each passing fault with
+/// [`backoff`] and logging it as `what`. For writes that must not be lost,
+/// such as the record of a send: unrecorded, it would be sent again.
+///
+/// It always ends: a refusal that is not a passing fault (the row or its
+/// endpoint is gone, a value the database cannot hold) is logged and
+/// counted, and so is a fault still lasting [`SHUTDOWN_GRACE`] after
+/// `cancel`. `false` when the write was given up.
+pub async fn until_recorded<F, Fut>(what: &str, cancel: &CancellationToken, mut op: F) -> bool
 where
-    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
+    Fut: std::future::Future<Output = sqlx::Result<()>>,
 {
     let mut delays = backoff();
+    let mut give_up_at = None;
     loop {
-        match op().await {
-            Ok(value) => return value,
-            Err(e) => {
-                tracing::warn!(error = %e, "{what} failed; retrying");
-                tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
+        let e = match op().await {
+            Ok(()) => return true,
+            Err(e) => e,
+        };
+        if !crate::error::is_passing(&e) {
+            tracing::error!(error = %e, "{what} was refused; giving it up");
+            metrics::counter!("herald_records_abandoned_total", "reason" => "refused").increment(1);
+            return false;
+        }
+        let delay = delays.next().unwrap_or(Duration::from_secs(5));
+        if cancel.is_cancelled() {
+            let deadline =
+                *give_up_at.get_or_insert_with(|| tokio::time::Instant::now() + SHUTDOWN_GRACE);
+            if tokio::time::Instant::now() + delay > deadline {
+                tracing::warn!(error = %e, "{what} failed at shutdown; its lease brings it back");
+                metrics::counter!("herald_records_abandoned_total", "reason" => "shutdown")
+                    .increment(1);
+                return false;
             }
+        }
+        tracing::warn!(error = %e, "{what} failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            // Shutdown starts the grace period at once.
+            _ = cancel.cancelled(), if give_up_at.is_none() => {}
         }
     }
 }

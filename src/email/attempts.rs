@@ -63,6 +63,11 @@ pub struct Attempt {
     pub detail: String,
 }
 
+/// Records an attempt and moves the row on, fenced like the webhook
+/// record: only while the row is still `pending` at this attempt's number.
+/// A row another worker has claimed since (its lease lapsed), finished, or
+/// that is gone keeps what it has: a late worker never overwrites another
+/// worker's result. The attempt itself is kept while its row exists.
 pub async fn record(
     pool: &PgPool,
     id: Uuid,
@@ -71,40 +76,50 @@ pub async fn record(
     next: &Next,
 ) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO email_attempts (outbox_id, attempt, outcome, smtp_code, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(id)
-        .bind(attempt_no)
-        .bind(attempt.outcome)
-        .bind(attempt.code.map(i32::from))
-        .bind(&attempt.detail)
-        .execute(&mut *tx)
-        .await?;
-    match next {
+    let moved = match next {
         Next::Finish { status } => {
             sqlx::query(
-                "UPDATE email_outbox SET status = $2, finished_at = now(), lease_until = NULL,
-                        token_sealed = NULL, last_error = CASE WHEN $2 = 'sent' THEN NULL ELSE $3 END
-                 WHERE id = $1",
+                "UPDATE email_outbox SET status = $3, finished_at = now(), lease_until = NULL,
+                        token_sealed = NULL, last_error = CASE WHEN $3 = 'sent' THEN NULL ELSE $4 END
+                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
             )
             .bind(id)
+            .bind(attempt_no)
             .bind(status)
             .bind(&attempt.detail)
             .execute(&mut *tx)
-            .await?;
+            .await?
         }
         Next::Retry { delay, used_retry } => {
             sqlx::query(
-                "UPDATE email_outbox SET next_attempt_at = now() + $2::interval, lease_until = NULL,
-                        retries_used = retries_used + CASE WHEN $3 THEN 1 ELSE 0 END, last_error = $4
-                 WHERE id = $1",
+                "UPDATE email_outbox SET next_attempt_at = now() + $3::interval, lease_until = NULL,
+                        retries_used = retries_used + CASE WHEN $4 THEN 1 ELSE 0 END, last_error = $5
+                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
             )
             .bind(id)
+            .bind(attempt_no)
             .bind(crate::store::pg_interval(*delay))
             .bind(used_retry)
             .bind(&attempt.detail)
             .execute(&mut *tx)
-            .await?;
+            .await?
         }
+    };
+    if moved.rows_affected() == 0 {
+        tracing::warn!(outbox.id = %id, attempt = attempt_no,
+            "the email was taken over, finished or removed meanwhile; its state is left as it is");
+        metrics::counter!("herald_records_abandoned_total", "reason" => "stale").increment(1);
     }
+    sqlx::query(
+        "INSERT INTO email_attempts (outbox_id, attempt, outcome, smtp_code, detail)
+         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM email_outbox WHERE id = $1)",
+    )
+    .bind(id)
+    .bind(attempt_no)
+    .bind(attempt.outcome)
+    .bind(attempt.code.map(i32::from))
+    .bind(&attempt.detail)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
 }

@@ -75,7 +75,7 @@ impl EmailDispatcher {
         let mut in_flight = JoinSet::new();
         let mut backoff = retry::backoff();
         let mut wake = Wake::listen(&self.pool, EMAIL_WAKE_CHANNEL, self.settings.poll).await;
-        let held = Held::default();
+        let held = Held::new("email");
         while !cancel.is_cancelled() {
             while in_flight.try_join_next().is_some() {}
             let free = permits.available_permits();
@@ -104,8 +104,9 @@ impl EmailDispatcher {
                             .await
                             .context("semaphore closed")?;
                         let (me, hold) = (self.clone(), held.hold(row.id));
+                        let cancel = cancel.clone();
                         in_flight.spawn(async move {
-                            me.deliver(row).await;
+                            me.deliver(row, &cancel).await;
                             drop((permit, hold));
                         });
                     }
@@ -124,7 +125,7 @@ impl EmailDispatcher {
         Ok(())
     }
 
-    async fn deliver(&self, row: Claimed) {
+    async fn deliver(&self, row: Claimed, cancel: &CancellationToken) {
         let span = tracing::info_span!("email", outbox.id = %row.id, template = %row.template, attempt = row.attempts);
         async {
             let (attempt, next) = self.attempt(&row).await;
@@ -144,7 +145,7 @@ impl EmailDispatcher {
             } else {
                 tracing::warn!(outcome = counter, detail = %attempt.detail, "email not sent");
             }
-            retry::until_ok("recording the email attempt", || {
+            retry::until_recorded("recording the email attempt", cancel, || {
                 attempts::record(&self.pool, row.id, row.attempts, &attempt, &next)
             })
             .await;
@@ -222,11 +223,11 @@ impl EmailDispatcher {
                     None => finish("transient", code, detail, "failed"),
                 }
             }
-            SendOutcome::Unreachable { detail } => {
+            SendOutcome::Unreachable { code, detail } => {
                 let exp = Duration::from_millis(100).saturating_mul(1 << row.attempts.clamp(0, 16));
                 let delay = jitter(exp.min(UNREACHABLE_MAX_DELAY));
                 (
-                    attempt("transient", None, detail),
+                    attempt("transient", code, detail),
                     Next::Retry {
                         delay,
                         used_retry: false,
@@ -241,7 +242,7 @@ fn attempt(outcome: &'static str, code: Option<u16>, detail: String) -> Attempt 
     Attempt {
         outcome,
         code,
-        detail,
+        detail: crate::store::recordable(&detail, 1024),
     }
 }
 

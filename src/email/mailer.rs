@@ -27,9 +27,12 @@ pub enum SendOutcome {
         code: Option<u16>,
         detail: String,
     },
-    /// The server could not be reached at all: retried soon, without using
-    /// up the email's retry schedule, since no email is at fault.
+    /// The server could not be reached, or refused the session before a
+    /// message was offered (greeting, EHLO, STARTTLS, TLS, AUTH): retried
+    /// soon, without using up the email's retry schedule, since no email is
+    /// at fault.
     Unreachable {
+        code: Option<u16>,
         detail: String,
     },
 }
@@ -64,7 +67,8 @@ impl Mailer {
                     detail: format!("written as {id}.eml"),
                 },
                 Err(e) => SendOutcome::Unreachable {
-                    detail: e.to_string(),
+                    code: None,
+                    detail: excerpt(&e.to_string()),
                 },
             },
             Mailer::Smtp(pool) => match pool.send(message.envelope(), &message.formatted()).await {
@@ -73,11 +77,24 @@ impl Mailer {
                     detail: excerpt(&response.message().collect::<Vec<_>>().join(" ")),
                 },
                 Err(Failure::Unreachable(detail)) => SendOutcome::Unreachable {
+                    code: None,
                     detail: excerpt(&detail),
                 },
                 Err(Failure::TimedOut { connecting: true }) => SendOutcome::Unreachable {
+                    code: None,
                     detail: "connection timed out".into(),
                 },
+                Err(Failure::Session(e)) => {
+                    let code = e.status().and_then(|c| code_of(&c.to_string()));
+                    let detail = excerpt(&format!("the relay refused the session: {e}"));
+                    metrics::counter!("herald_smtp_session_refusals_total").increment(1);
+                    tracing::warn!(
+                        smtp_code = code,
+                        detail,
+                        "the SMTP relay refuses sessions; emails wait until it accepts"
+                    );
+                    SendOutcome::Unreachable { code, detail }
+                }
                 Err(Failure::TimedOut { connecting: false }) => SendOutcome::Transient {
                     code: None,
                     detail: "timed out waiting for the server".into(),
@@ -92,7 +109,7 @@ impl Mailer {
                     } else if e.is_transient() || e.is_timeout() {
                         SendOutcome::Transient { code, detail }
                     } else {
-                        SendOutcome::Unreachable { detail }
+                        SendOutcome::Unreachable { code, detail }
                     }
                 }
             },
@@ -104,8 +121,9 @@ fn code_of(text: &str) -> Option<u16> {
     text.get(..3)?.parse().ok()
 }
 
+/// A reply or an error as it is recorded: bounded, no control characters.
 fn excerpt(text: &str) -> String {
-    text.chars().take(500).collect()
+    crate::store::recordable(text, 1024)
 }
 
 fn redact(message: &str) -> String {

@@ -2,7 +2,7 @@
 //! connections, and the dispatcher that claims outbox rows and records every
 //! attempt.
 
-mod attempts;
+pub mod attempts;
 mod context;
 mod dispatcher;
 mod mailer;
@@ -13,5 +13,5 @@ pub mod templates;
 
 pub use context::{human_duration, render_context, sample_data};
 pub use dispatcher::{EmailDispatcher, EmailSettings};
-pub use mailer::Mailer;
+pub use mailer::{Mailer, SendOutcome};
 pub use templates::{Rendered, Templates};

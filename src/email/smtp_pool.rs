@@ -76,7 +76,8 @@ impl Server {
     }
 
     /// A new connection, greeted (and encrypted and authenticated when the
-    /// URL says so).
+    /// URL says so). Whatever goes wrong here is about the relay, never
+    /// about a message: [`Failure::Unreachable`] or [`Failure::Session`].
     pub async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
         let mut conn = match &self.tls {
             // Implicit TLS must start before the greeting, which lettre reads
@@ -90,7 +91,7 @@ impl Server {
                 None,
             )
             .await
-            .map_err(Failure::Smtp)?,
+            .map_err(Failure::Session)?,
             tls => {
                 let stream = TcpStream::connect((self.host.as_str(), self.port))
                     .await
@@ -101,7 +102,7 @@ impl Server {
                 let mut conn =
                     AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
                         .await
-                        .map_err(Failure::Smtp)?;
+                        .map_err(Failure::Session)?;
                 match tls {
                     Tls::Required(params) => conn.starttls(params.clone(), &self.hello).await,
                     Tls::Opportunistic(params) if conn.can_starttls() => {
@@ -109,14 +110,14 @@ impl Server {
                     }
                     _ => Ok(()),
                 }
-                .map_err(Failure::Smtp)?;
+                .map_err(Failure::Session)?;
                 conn
             }
         };
         if let Some(credentials) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, credentials)
                 .await
-                .map_err(Failure::Smtp)?;
+                .map_err(Failure::Session)?;
         }
         Ok(conn)
     }
@@ -127,7 +128,11 @@ impl Server {
 pub enum Failure {
     /// No connection could be opened.
     Unreachable(String),
-    /// What lettre reported: a reply code, a broken connection, a TLS error.
+    /// The relay refused or broke the session before a message was offered:
+    /// at the greeting, EHLO, STARTTLS, TLS or AUTH.
+    Session(lettre::transport::smtp::Error),
+    /// What lettre reported for the message itself (MAIL FROM, RCPT TO,
+    /// DATA): a reply code, or a connection that broke meanwhile.
     Smtp(lettre::transport::smtp::Error),
     /// No answer within the timeout, while connecting or sending.
     TimedOut { connecting: bool },
@@ -154,14 +159,18 @@ impl SmtpPool {
         }
     }
 
+    /// Sends one message under one deadline, `timeout` from now, covering
+    /// the check of a parked connection, connecting and the exchange.
     pub async fn send(&self, envelope: &Envelope, body: &[u8]) -> Result<Response, Failure> {
-        let mut conn = match self.checkout().await {
-            Some(conn) => conn,
-            None => tokio::time::timeout(self.timeout, self.server.connect())
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut conn = match tokio::time::timeout_at(deadline, self.checkout()).await {
+            Ok(Some(conn)) => conn,
+            Ok(None) => tokio::time::timeout_at(deadline, self.server.connect())
                 .await
                 .map_err(|_| Failure::TimedOut { connecting: true })??,
+            Err(_) => return Err(Failure::TimedOut { connecting: true }),
         };
-        let sent = tokio::time::timeout(self.timeout, conn.send(envelope, body))
+        let sent = tokio::time::timeout_at(deadline, conn.send(envelope, body))
             .await
             // Dropped mid-exchange: the socket closes and the server discards it.
             .map_err(|_| Failure::TimedOut { connecting: false })?;
@@ -187,8 +196,8 @@ impl SmtpPool {
             if since.elapsed() < CHECK_AFTER {
                 return Some(conn);
             }
-            let alive = tokio::time::timeout(self.timeout, conn.test_connected()).await;
-            if matches!(alive, Ok(true)) {
+            // Bounded by the caller's deadline.
+            if conn.test_connected().await {
                 return Some(conn);
             }
         }

@@ -3,7 +3,8 @@
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -27,8 +28,22 @@ pub fn render() -> String {
     handle().render()
 }
 
-/// Dispatch backlog and the age of its oldest due item, read at scrape time.
+/// The backlog gauges are read from the database at most this often, however
+/// many scrapes come.
+const BACKLOG_EVERY: Duration = Duration::from_secs(1);
+static BACKLOG_READ_AT: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// Dispatch backlog and the age of its oldest due item, read at scrape time
+/// unless a scrape read them less than [`BACKLOG_EVERY`] ago (or is reading
+/// them now): a flood of scrapes costs the database one query a second.
 pub async fn observe_backlog(pool: &PgPool) {
+    {
+        let mut read_at = BACKLOG_READ_AT.lock().expect("backlog lock");
+        if read_at.is_some_and(|at| at.elapsed() < BACKLOG_EVERY) {
+            return;
+        }
+        *read_at = Some(Instant::now());
+    }
     for (kind, table) in [("email", "email_outbox"), ("webhook", "webhook_deliveries")] {
         let sql = format!(
             "SELECT count(*), EXTRACT(EPOCH FROM now() - min(next_attempt_at))::float8

@@ -38,7 +38,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub amqp_url: String,
+    /// The consumer's connection state, for `/readyz`.
+    pub broker: crate::intake::BrokerStatus,
     /// Wakes the event relay after an accept commits.
     pub relay: Arc<Notify>,
     /// `HERALD_WEBHOOK_ALLOW_PRIVATE`, for endpoint registration.
@@ -47,10 +48,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, settings: &Settings, relay: Arc<Notify>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        settings: &Settings,
+        relay: Arc<Notify>,
+        broker: crate::intake::BrokerStatus,
+    ) -> Self {
         Self {
             pool,
-            amqp_url: settings.amqp_url.clone(),
+            broker,
             relay,
             allow_private: settings.webhook_allow_private,
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),

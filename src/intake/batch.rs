@@ -1,8 +1,12 @@
 //! A prefetch window of events applied in one PostgreSQL transaction: each
 //! event under its own savepoint, so one the database refuses is rolled back
 //! alone and dead-lettered while the others commit, with one commit for all.
+//!
+//! Should the commit itself be refused for anything but a passing fault (a
+//! deferred check, say), the window is applied again one event per
+//! transaction, so the refusal lands on the event that caused it.
 
-use crate::error::{HandleError, Rejection};
+use crate::error::{self, HandleError, Rejection};
 use crate::events::{self, Context, Event, Outcome};
 use crate::intake::Envelope;
 use sqlx::{Acquire, PgPool};
@@ -10,14 +14,44 @@ use sqlx::{Acquire, PgPool};
 /// An event as it came off the queue: parsed, or why it cannot be.
 pub type Parsed = Result<(Envelope, Event), Rejection>;
 
-/// Applies every parsed event in order, in one transaction, and commits.
-/// Returns one outcome per item, in order. `Err` is a passing fault:
-/// nothing was committed and the whole batch may be tried again.
-pub async fn apply(
+/// What became of each event of a window, in order.
+pub type Outcomes = Vec<Result<Outcome, Rejection>>;
+
+/// Applies every parsed event in order and commits. Returns one outcome per
+/// item, in order. `Err` is a passing fault: the window may be tried again
+/// whole (what did commit is skipped then by the dedupe).
+pub async fn apply(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::Result<Outcomes> {
+    match apply_together(pool, ctx, items).await {
+        Ok(outcomes) => Ok(outcomes),
+        Err(Refused::Passing(e)) => Err(e),
+        Err(Refused::Commit(reason)) => {
+            tracing::warn!(
+                reason,
+                events = items.len(),
+                "the window's commit was refused; applying its events one at a time"
+            );
+            apply_each(pool, ctx, items).await
+        }
+    }
+}
+
+enum Refused {
+    Passing(anyhow::Error),
+    /// The commit was refused for the content of some event in the window.
+    Commit(String),
+}
+
+impl From<sqlx::Error> for Refused {
+    fn from(e: sqlx::Error) -> Self {
+        Refused::Passing(e.into())
+    }
+}
+
+async fn apply_together(
     pool: &PgPool,
     ctx: &Context,
     items: &[Parsed],
-) -> anyhow::Result<Vec<Result<Outcome, Rejection>>> {
+) -> Result<Outcomes, Refused> {
     let mut tx = pool.begin().await?;
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
@@ -35,12 +69,33 @@ pub async fn apply(
                 outcomes.push(Ok(outcome));
             }
             Err(HandleError::Reject(rejection)) => {
+                // Fails on a lost connection: then the whole window waits.
                 savepoint.rollback().await?;
                 outcomes.push(Err(rejection));
             }
-            Err(HandleError::Transient(e)) => return Err(e),
+            Err(HandleError::Transient(e)) => return Err(Refused::Passing(e)),
         }
     }
-    tx.commit().await?;
+    match tx.commit().await {
+        Ok(()) => Ok(outcomes),
+        Err(e) if error::is_passing(&e) => Err(Refused::Passing(e.into())),
+        Err(e) => Err(Refused::Commit(error::refusal(&e))),
+    }
+}
+
+/// The fallback: each event in a transaction of its own.
+async fn apply_each(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::Result<Outcomes> {
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let outcome = match item {
+            Err(rejection) => Err(rejection.clone()),
+            Ok((envelope, event)) => match events::handle(pool, ctx, envelope, event).await {
+                Ok(outcome) => Ok(outcome),
+                Err(HandleError::Reject(rejection)) => Err(rejection),
+                Err(HandleError::Transient(e)) => return Err(e),
+            },
+        };
+        outcomes.push(outcome);
+    }
     Ok(outcomes)
 }

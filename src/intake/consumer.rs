@@ -3,7 +3,7 @@
 //! after a backoff; what was in flight is redelivered and caught by the dedupe.
 
 use super::batch::{self, Parsed};
-use super::{Envelope, Incoming, connect, dead_letter, topology};
+use super::{BrokerStatus, Envelope, Incoming, connect, dead_letter, topology};
 use crate::error::Rejection;
 use crate::events::{Context, Event, Outcome};
 use crate::retry;
@@ -23,6 +23,7 @@ pub async fn consume(
     settings: &Settings,
     pool: &PgPool,
     ctx: &Context,
+    status: &BrokerStatus,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut backoff = retry::backoff();
@@ -32,9 +33,15 @@ pub async fn consume(
             pool,
             ctx,
             cancel,
+            status,
             connected: false,
         };
-        match session.run().await {
+        let ended = session.run().await;
+        status.down(match &ended {
+            Ok(()) => "shutting down".to_owned(),
+            Err(e) => format!("{e:#}"),
+        });
+        match ended {
             Ok(()) => return Ok(()),
             Err(e) => {
                 if session.connected {
@@ -57,6 +64,7 @@ struct Session<'a> {
     pool: &'a PgPool,
     ctx: &'a Context,
     cancel: &'a CancellationToken,
+    status: &'a BrokerStatus,
     connected: bool,
 }
 
@@ -91,6 +99,7 @@ impl Session<'_> {
             )
             .await?;
         self.connected = true;
+        self.status.up();
         tracing::info!(queue = %self.settings.queue, prefetch = self.settings.prefetch, "consuming");
         loop {
             let next = tokio::select! {

@@ -5,15 +5,23 @@
 use crate::error::Rejection;
 use crate::settings::Settings;
 use anyhow::{Context as _, bail};
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel};
 use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 
 pub const ERROR_HEADER: &str = "x-herald-error";
 
 /// Publishes a rejected delivery to the dead-letter exchange and waits for
 /// the broker's confirm. The caller acks the original only after this.
+/// `mandatory`, so a dead-letter queue that is gone is an error rather than
+/// a silent drop; without the original per-message `expiration`, so a dead
+/// letter waits for an operator however short the event's own life was.
 pub async fn publish(
     channel: &Channel,
     exchange: &str,
@@ -27,15 +35,17 @@ pub async fn publish(
         ERROR_HEADER.into(),
         AMQPValue::LongString(LongString::from(reason.0.as_str())),
     );
-    let props = properties
-        .clone()
+    let props = without_expiration(properties)
         .with_headers(headers)
         .with_delivery_mode(2);
     let confirm = channel
         .basic_publish(
             exchange.into(),
             routing_key.into(),
-            BasicPublishOptions::default(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
             body,
             props,
         )
@@ -44,7 +54,26 @@ pub async fn publish(
     if !confirm.is_ack() {
         bail!("the broker did not confirm the dead letter");
     }
+    if confirm.take_message().is_some() {
+        bail!("no queue is bound to {exchange:?}; run `herald migrate` to declare it");
+    }
     Ok(())
+}
+
+/// `properties` less `expiration` (lapin can set a property, not clear one).
+fn without_expiration(p: &BasicProperties) -> BasicProperties {
+    let mut out = BasicProperties::default();
+    macro_rules! keep {
+        ($($get:ident => $with:ident),*) => {
+            $(if let Some(v) = p.$get() { out = out.$with(v.clone()); })*
+        };
+    }
+    keep!(content_type => with_content_type, content_encoding => with_content_encoding,
+          headers => with_headers, delivery_mode => with_delivery_mode, priority => with_priority,
+          correlation_id => with_correlation_id, reply_to => with_reply_to,
+          message_id => with_message_id, timestamp => with_timestamp, kind => with_type,
+          user_id => with_user_id, app_id => with_app_id, cluster_id => with_cluster_id);
+    out
 }
 
 fn header_text(headers: &Option<FieldTable>, key: &str) -> Option<String> {
@@ -89,27 +118,51 @@ pub async fn list(
 
 /// Re-publishes up to `limit` dead letters to the exchange with their
 /// original routing key (confirmed), then removes each from the dead-letter
-/// queue. Bounded by the queue's length at the start, so an event that fails
-/// again is not replayed twice in one call.
+/// queue. At most the queue's length at the start: an event that fails again
+/// lands behind those, so no message is replayed twice in one call (and one
+/// seen twice by its id and body stops the run, as a second guard).
 pub async fn replay(channel: &Channel, settings: &Settings, limit: u32) -> anyhow::Result<u32> {
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     let queue = settings.dead_letter_name();
+    let waiting = channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("{queue} does not exist; run `herald migrate`"))?
+        .message_count();
+    let mut seen = HashSet::new();
     let mut replayed = 0;
-    let mut remaining = u32::MAX;
-    while replayed < limit && remaining > 0 {
+    while replayed < limit.min(waiting) {
         let Some(msg) = channel
             .basic_get(queue.as_str().into(), BasicGetOptions::default())
             .await?
         else {
             break;
         };
-        remaining = remaining.min(msg.message_count);
         let d = &msg.delivery;
-        let mut headers = d.properties.headers().clone().unwrap_or_default();
+        let identity = (
+            d.properties.message_id().as_ref().map(|m| m.to_string()),
+            Sha256::digest(&d.data),
+        );
+        if !seen.insert(identity) {
+            d.acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await?;
+            break;
+        }
         let mut cleaned = FieldTable::default();
-        for (k, v) in headers.inner() {
+        for (k, v) in d.properties.headers().clone().unwrap_or_default().inner() {
             if k.as_str() != ERROR_HEADER
                 && !k.as_str().starts_with("x-death")
                 && !k.as_str().starts_with("x-first-death")
@@ -118,13 +171,15 @@ pub async fn replay(channel: &Channel, settings: &Settings, limit: u32) -> anyho
                 cleaned.insert(k.clone(), v.clone());
             }
         }
-        headers = cleaned;
-        let props = d.properties.clone().with_headers(headers);
+        let props = d.properties.clone().with_headers(cleaned);
         let confirm = channel
             .basic_publish(
                 settings.exchange.as_str().into(),
                 d.routing_key.clone(),
-                BasicPublishOptions::default(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
                 &d.data,
                 props,
             )
@@ -132,6 +187,13 @@ pub async fn replay(channel: &Channel, settings: &Settings, limit: u32) -> anyho
             .await?;
         if !confirm.is_ack() {
             bail!("the broker did not confirm a replayed event; it stays in {queue}");
+        }
+        if confirm.take_message().is_some() {
+            bail!(
+                "no queue is bound for {:?} on {:?}; the event stays in {queue}",
+                d.routing_key.as_str(),
+                settings.exchange
+            );
         }
         d.acker.ack(BasicAckOptions::default()).await?;
         replayed += 1;

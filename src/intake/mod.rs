@@ -3,12 +3,14 @@
 //! and the dead-letter side.
 
 pub mod batch;
+mod broker_status;
 mod consumer;
 pub mod dead_letter;
 mod envelope;
 pub mod publisher;
 pub mod topology;
 
+pub use broker_status::BrokerStatus;
 pub use consumer::consume;
 pub use envelope::{Envelope, Incoming, MAX_BODY_BYTES};
 

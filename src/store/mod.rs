@@ -4,11 +4,13 @@
 pub mod held;
 mod outbox;
 mod processed;
+mod recordable;
 mod secret_key;
 pub mod wake;
 
 pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_email};
 pub use processed::record_event;
+pub use recordable::recordable;
 pub use secret_key::SecretKey;
 
 use sqlx::PgPool;
@@ -20,12 +22,12 @@ use std::time::Duration;
 /// them, so replicas starting together apply each migration once.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A pool that fails fast when PostgreSQL is unreachable, so the caller can
-/// decide to wait and retry instead of hanging.
-pub fn pool(database_url: &str) -> anyhow::Result<PgPool> {
+/// A pool of at most `max` connections that fails fast when PostgreSQL is
+/// unreachable, so the caller can decide to wait and retry instead of hanging.
+pub fn pool(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(database_url)?;
     Ok(PgPoolOptions::new()
-        .max_connections(8)
+        .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options))
 }

@@ -49,7 +49,13 @@ async fn health_readiness_and_auth() {
         c.get(app.url("/healthz")).send().await.is_ok()
     })
     .await;
-    let (s, body) = status_and_body(c.get(app.url("/readyz")).send().await.unwrap()).await;
+    let readyz =
+        || async { status_and_body(c.get(app.url("/readyz")).send().await.unwrap()).await };
+    wait_until("the consumer connected", || async {
+        readyz().await.0 == 200
+    })
+    .await;
+    let (s, body) = readyz().await;
     assert_eq!(
         (
             s,
@@ -59,8 +65,12 @@ async fn health_readiness_and_auth() {
         (200, &json!("ok"), &json!("ok"))
     );
     app.amqp_proxy.as_ref().unwrap().cut();
-    let (s, body) = status_and_body(c.get(app.url("/readyz")).send().await.unwrap()).await;
-    assert_eq!(s, 503);
+    // The consumer's own session reports the loss; no probe connects.
+    wait_until("the consumer's session lost", || async {
+        readyz().await.0 == 503
+    })
+    .await;
+    let (_, body) = readyz().await;
     assert_eq!(body["checks"]["rabbitmq"]["status"], "down");
     assert_eq!(body["checks"]["postgresql"]["status"], "ok");
     app.amqp_proxy.as_ref().unwrap().restore();

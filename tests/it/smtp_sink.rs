@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -43,6 +43,7 @@ impl SmtpSink {
             next: Mutex::new(VecDeque::new()),
             otherwise: Mutex::new(Reply::Accept),
             accepted: AtomicUsize::new(0),
+            refusing: AtomicBool::new(false),
         });
         let data_seen = Arc::new(Notify::new());
         let (tx, rx) = mpsc::unbounded_channel();
@@ -75,6 +76,12 @@ impl SmtpSink {
         *self.script.otherwise.lock().unwrap() = reply;
     }
 
+    /// While on, every new session is refused at the greeting with 554, as
+    /// a relay does that blocks the client or is out of service.
+    pub fn refuse_sessions(&self, on: bool) {
+        self.script.refusing.store(on, Ordering::SeqCst);
+    }
+
     /// Messages accepted so far.
     pub fn accepted(&self) -> usize {
         self.script.accepted.load(Ordering::SeqCst)
@@ -105,6 +112,7 @@ struct Script {
     next: Mutex<VecDeque<Reply>>,
     otherwise: Mutex<Reply>,
     accepted: AtomicUsize,
+    refusing: AtomicBool,
 }
 
 async fn session(
@@ -116,6 +124,12 @@ async fn session(
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     let mut rcpt_to = Vec::new();
+    if script.refusing.load(Ordering::SeqCst) {
+        let _ = write
+            .write_all(b"554 5.7.1 sink refuses sessions\r\n")
+            .await;
+        return;
+    }
     if write.write_all(b"220 sink ESMTP ready\r\n").await.is_err() {
         return;
     }

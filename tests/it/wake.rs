@@ -25,7 +25,9 @@ async fn a_committed_email_wakes_the_dispatcher() {
     };
     let consumer = {
         let (s, pool, cancel) = (s.clone(), pool.clone(), cancel.clone());
-        tokio::spawn(async move { herald::intake::consume(&s, &pool, &ctx, &cancel).await })
+        tokio::spawn(async move {
+            herald::intake::consume(&s, &pool, &ctx, &Default::default(), &cancel).await
+        })
     };
     let mut settings = EmailSettings::from_settings(&s).unwrap();
     settings.poll = Duration::from_secs(3600);

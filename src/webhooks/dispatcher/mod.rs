@@ -33,6 +33,9 @@ const POLL: Duration = Duration::from_millis(250);
 /// A lease outlives the attempt it covers by this much, so a live worker
 /// never loses its row, while a dead one's row comes back soon after.
 const LEASE_MARGIN: Duration = Duration::from_secs(2);
+/// The advisory lock webhook claims take turns under (any fixed number;
+/// this one spells "herald" in ASCII).
+const CLAIM_LOCK: i64 = 0x6865_7261_6c64;
 struct Dispatcher {
     pool: PgPool,
     client: reqwest::Client,
@@ -73,7 +76,7 @@ pub async fn run(
     let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
     let mut in_flight = JoinSet::new();
     let mut backoff = retry::backoff();
-    let held = Held::default();
+    let held = Held::new("webhook");
     loop {
         while in_flight.try_join_next().is_some() {}
         let first = tokio::select! {
@@ -103,8 +106,9 @@ pub async fn run(
         for row in claimed {
             let permit = permits.pop().expect("one permit per claimed row");
             let (dispatcher, hold) = (dispatcher.clone(), held.hold(row.id));
+            let cancel = cancel.clone();
             in_flight.spawn(async move {
-                dispatcher.deliver(row).await;
+                dispatcher.deliver(row, &cancel).await;
                 drop((permit, hold));
             });
         }
@@ -151,11 +155,17 @@ impl Dispatcher {
     }
 
     /// Leases up to `limit` due deliveries of enabled endpoints, at most
-    /// `per_endpoint` in flight per endpoint (counting other replicas' live
-    /// leases). Locked rows are skipped, so replicas never claim the same row,
-    /// and so are rows this worker still `held`.
+    /// `per_endpoint` in flight per endpoint across every replica: claims
+    /// take turns under one advisory lock, so each counts the live leases of
+    /// the claims before it. Locked rows are skipped, so replicas never claim
+    /// the same row, and so are rows this worker still `held`.
     async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
-        sqlx::query_as(
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CLAIM_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query_as(
             "WITH in_flight AS (
                  SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
                  WHERE status = 'pending' AND lease_until IS NOT NULL AND lease_until > now()
@@ -186,11 +196,13 @@ impl Dispatcher {
         .bind(self.per_endpoint)
         .bind(self.lease.as_secs_f64())
         .bind(held)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 
-    async fn deliver(&self, row: Claimed) {
+    async fn deliver(&self, row: Claimed, cancel: &CancellationToken) {
         let attempted_at = Utc::now();
         let attempt = self.attempt(&row).await;
         let verdict = self.judge(&row, &attempt);
@@ -208,7 +220,7 @@ impl Dispatcher {
         );
         // Unrecorded, the delivery would be sent again once its lease lapsed
         // (by another worker; this one holds the row until then).
-        retry::until_ok("recording the webhook attempt", || {
+        retry::until_recorded("recording the webhook attempt", cancel, || {
             self.record(&row, attempted_at, &attempt, &verdict)
         })
         .instrument(tracing::warn_span!("webhook", delivery.id = %row.id))

@@ -19,23 +19,6 @@ impl Dispatcher {
     ) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
         let (outcome, _) = labels(verdict, attempt.status);
-        sqlx::query(
-            "INSERT INTO webhook_attempts
-                 (id, delivery_id, endpoint_id, attempt, attempted_at, status_code, latency_ms, outcome, response_excerpt, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(row.id)
-        .bind(row.endpoint_id)
-        .bind(row.attempts)
-        .bind(attempted_at)
-        .bind(attempt.status.map(i32::from))
-        .bind(i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX))
-        .bind(outcome)
-        .bind(&attempt.excerpt)
-        .bind(&attempt.error)
-        .execute(&mut *tx)
-        .await?;
         let last_error = attempt
             .error
             .clone()
@@ -45,7 +28,7 @@ impl Dispatcher {
             Verdict::Retry(delay) => ("pending", Some(delay.as_secs_f64())),
             Verdict::Failed | Verdict::Gone => ("failed", None),
         };
-        sqlx::query(
+        let moved = sqlx::query(
             "UPDATE webhook_deliveries
              SET status = $3, lease_until = NULL, last_error = $4,
                  next_attempt_at = CASE WHEN $5::float8 IS NULL THEN next_attempt_at
@@ -64,6 +47,32 @@ impl Dispatcher {
         .bind(delay)
         .execute(&mut *tx)
         .await?;
+        // Kept while the delivery exists; a removed endpoint took its
+        // deliveries with it, and there is nothing left to record against.
+        sqlx::query(
+            "INSERT INTO webhook_attempts
+                 (id, delivery_id, endpoint_id, attempt, attempted_at, status_code, latency_ms, outcome, response_excerpt, error)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+             WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $2)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(row.id)
+        .bind(row.endpoint_id)
+        .bind(row.attempts)
+        .bind(attempted_at)
+        .bind(attempt.status.map(i32::from))
+        .bind(i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX))
+        .bind(outcome)
+        .bind(&attempt.excerpt)
+        .bind(&attempt.error)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            tracing::warn!(delivery.id = %row.id, attempt = row.attempts,
+                "the delivery was taken over, finished or removed meanwhile; its state is left as it is");
+            metrics::counter!("herald_records_abandoned_total", "reason" => "stale").increment(1);
+            return tx.commit().await;
+        }
         match verdict {
             Verdict::Delivered => {
                 sqlx::query(
@@ -78,19 +87,23 @@ impl Dispatcher {
                 disable(&mut tx, row.endpoint_id, "the endpoint answered 410 Gone").await?;
             }
             Verdict::Retry(_) | Verdict::Failed => {
-                let failing_since: chrono::DateTime<Utc> = sqlx::query_scalar(
+                let failing_since: Option<chrono::DateTime<Utc>> = sqlx::query_scalar(
                     "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, $2)
                      WHERE id = $1 RETURNING failing_since",
                 )
                 .bind(row.endpoint_id)
                 .bind(attempted_at)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                let down_for = (Utc::now() - failing_since).to_std().unwrap_or_default();
-                if down_for >= self.disable_after {
+                let down_for = failing_since
+                    .and_then(|since| (Utc::now() - since).to_std().ok())
+                    .unwrap_or_default();
+                if let Some(since) = failing_since
+                    && down_for >= self.disable_after
+                {
                     let reason = format!(
                         "every attempt failed since {}",
-                        failing_since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                     );
                     disable(&mut tx, row.endpoint_id, &reason).await?;
                 }

@@ -117,28 +117,7 @@ async fn read_excerpt(mut response: reqwest::Response) -> Result<String, reqwest
     Ok(bounded(String::from_utf8_lossy(&buf).into_owned()))
 }
 
-/// At most [`EXCERPT_BYTES`], on a character boundary, and without NUL
-/// (which PostgreSQL text cannot hold).
-fn bounded(mut text: String) -> String {
-    text.retain(|c| c != '\0');
-    if text.len() > EXCERPT_BYTES {
-        let mut end = EXCERPT_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn excerpts_are_bounded_on_a_character_boundary_without_nul() {
-        let text = bounded(format!("a\0{}", "é".repeat(EXCERPT_BYTES)));
-        assert_eq!(text.len(), EXCERPT_BYTES - 1);
-        assert!(text.starts_with("aé") && !text.contains('\0'));
-    }
+/// At most [`EXCERPT_BYTES`], without NUL or other control characters.
+fn bounded(text: String) -> String {
+    crate::store::recordable(&text, EXCERPT_BYTES)
 }

@@ -7,8 +7,11 @@ use super::stack::{Stack, WEBHOOK_TIMEOUT};
 use super::stream::{self, Expected};
 use super::verdict::{InFlight, settle};
 use crate::proxy::Proxy;
+use crate::receiver::{self, Receiver};
 use crate::smtp_sink::Reply;
-use std::time::Duration;
+use herald::webhooks::endpoints::{self, NewEndpoint};
+use serde_json::json;
+use std::time::{Duration, Instant};
 
 /// Groups of ten: 1,000 events.
 const TENS: usize = 100;
@@ -155,4 +158,148 @@ async fn two_replicas_one_killed_mid_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_one_killed_mid_stream() {
     replicas_with_one_killed(3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poison_event_mid_stream_is_dead_lettered_alone_without_a_pause() {
+    let mut stack = Stack::new().await;
+    stack.start_worker();
+    let (mut stream, mut expected) = stream::mixed(TENS);
+    // PostgreSQL refuses an index row this large (SQLSTATE 54000), unless
+    // the parser bounds it first: either way it is the event's own fault.
+    let poison = json!({"email": "poison@example.test", "user_id": incompressible(8 * 1024)});
+    let middle = stream.events.len() / 2;
+    stream
+        .events
+        .insert(middle, ("user.password_reset", poison));
+    expected.dead_letters = 1;
+    stack.publish(&stream).await;
+    settle(&stack, &expected, InFlight::NONE).await;
+    let dead = stack.app.take_dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert!(
+        crate::helpers::header(&dead[0].properties, "x-herald-error").is_some(),
+        "the dead letter says why"
+    );
+    let pause = longest_pause(&stack, expected.seeds).await;
+    assert!(pause < Duration::from_secs(5), "events waited {pause:?}");
+}
+
+/// Random text that no compression shrinks.
+fn incompressible(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    getrandom::getrandom(&mut bytes).unwrap();
+    bytes.iter().map(|b| char::from(b'!' + b % 90)).collect()
+}
+
+/// The longest time between two consecutive commits of stream events.
+async fn longest_pause(stack: &Stack, seeds: i64) -> Duration {
+    let times: Vec<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "SELECT processed_at FROM processed_events ORDER BY processed_at OFFSET $1",
+    )
+    .bind(seeds)
+    .fetch_all(&stack.app.pool)
+    .await
+    .unwrap();
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).to_std().unwrap_or_default())
+        .max()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_endpoint_deleted_mid_stream_frees_every_slot() {
+    let mut stack = Stack::new().await;
+    // A second endpoint that never answers: its deliveries are in flight
+    // (up to its cap) when it is deleted.
+    let silent = Receiver::always(receiver::Reply::Hang).await;
+    let url = silent.url();
+    let doomed = endpoints::create(
+        &stack.app.pool,
+        NewEndpoint {
+            url: &url,
+            event_types: Vec::new(),
+            secret: None,
+            allow_private: true,
+        },
+    )
+    .await
+    .unwrap()
+    .0;
+    let port = free_port();
+    stack.start_worker_with(&[("HERALD_HTTP_ADDR", format!("127.0.0.1:{port}"))]);
+    let (stream, expected) = stream::mixed(TENS);
+    stack.publish(&stream).await;
+    stack
+        .wait("the silent endpoint's deliveries in flight", || async {
+            silent.count() > 0
+        })
+        .await;
+    endpoints::remove(&stack.app.pool, doomed).await.unwrap();
+    settle(&stack, &expected, InFlight::NONE).await;
+    // Every attempt to the deleted endpoint ended and gave its slot back.
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    stack
+        .wait("no webhook send held", || async {
+            let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+            gauge(&text, "herald_dispatch_in_flight{kind=\"webhook\"}") == Some(0.0)
+        })
+        .await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn gauge(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_relay_refusing_every_session_for_ten_seconds_fails_no_email() {
+    let (stack, expected) = under_way(1).await;
+    let sink = &stack.app.smtp;
+    let started = sink.accepted();
+    stack
+        .wait("a hundred stream emails sent", || async {
+            sink.accepted() >= started + 100
+        })
+        .await;
+    // New sessions get 554 at the greeting; parked connections are closed
+    // by the cut, so every send needs a new session.
+    let proxy = stack.app.smtp_proxy.as_ref().unwrap();
+    sink.refuse_sessions(true);
+    proxy.cut();
+    proxy.restore();
+    assert!((sink.accepted() as i64) < expected.emails, "mid-stream");
+    tokio::time::sleep(OUTAGE).await;
+    sink.refuse_sessions(false);
+    // A message accepted just as the cut dropped its connection is sent
+    // again: the sender never heard the 250.
+    settle(&stack, &expected, InFlight::of(&stack, 1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_database_is_unreachable_exits_in_time_and_loses_nothing() {
+    let (mut stack, expected) = under_way(1).await;
+    mid_stream(&stack, &expected).await;
+    let proxy = stack.app.db_proxy.as_ref().unwrap();
+    proxy.cut();
+    let asked = Instant::now();
+    let status = stack.terminate(0).await;
+    let took = asked.elapsed();
+    // The stack's webhook timeout (2 s), the SMTP timeout (2 s), the
+    // record's grace (5 s) and a margin: the worker's own hard limit.
+    assert!(took < Duration::from_secs(15), "took {took:?} ({status})");
+    stack.app.db_proxy.as_ref().unwrap().restore();
+    stack.start_worker();
+    // What could not be recorded is sent again once its lease lapses.
+    settle(&stack, &expected, InFlight::of(&stack, 1)).await;
 }

@@ -60,6 +60,11 @@ impl Stack {
     /// Starts one more `herald run`; returns its index. Its log (JSON) goes
     /// to a file in the temp directory, kept when the test fails.
     pub fn start_worker(&mut self) -> usize {
+        self.start_worker_with(&[])
+    }
+
+    /// As [`Stack::start_worker`], with more settings.
+    pub fn start_worker_with(&mut self, env: &[(&'static str, String)]) -> usize {
         let n = self.workers.len();
         let log =
             std::env::temp_dir().join(format!("herald-e2e-{}-{n}.log", self.app.settings.queue));
@@ -77,6 +82,7 @@ impl Stack {
                 ("HERALD_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
                 ("RUST_LOG", "info".to_owned()),
             ])
+            .envs(env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

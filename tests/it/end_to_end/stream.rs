@@ -22,6 +22,8 @@ pub struct Expected {
     pub invites: i64,
     pub accepted: i64,
     pub resets: i64,
+    /// Events of the stream that must be dead-lettered, each once.
+    pub dead_letters: u32,
 }
 
 /// `tens` groups of ten events: four invites created, a resend, an accept,
@@ -68,6 +70,7 @@ pub fn mixed(tens: usize) -> (Stream, Expected) {
         invites: 6 * tens,
         accepted: tens,
         resets: tens,
+        dead_letters: 0,
     };
     let events = events.into_iter().map(|(_, ty, data)| (ty, data)).collect();
     (Stream { seeds, events }, expected)

@@ -82,7 +82,17 @@ pub async fn settle(stack: &Stack, expected: &Expected, allowed: InFlight) -> Du
         "every webhook delivered, one row per event"
     );
     let dead = app.settings.dead_letter_name();
-    assert_eq!(app.queue_len(&dead).await, 0, "nothing dead-lettered");
+    assert_eq!(
+        app.queue_len(&dead).await,
+        expected.dead_letters,
+        "dead letters: exactly the stream's bad events"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM email_outbox WHERE status = 'failed'")
+            .await,
+        0,
+        "no email failed"
+    );
     assert_eq!(app.queue_len(&app.settings.queue).await, 0, "queue drained");
 
     // Delivered at least once, and at most once more while in flight.
