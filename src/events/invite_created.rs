@@ -42,9 +42,9 @@ impl InviteCreated {
         if !given("email") && !given("user_email") {
             // Medusa v2's workflows emit `invite.created` as `{id}` alone.
             return Err(Rejection::new(format!(
-                "{event_type} data has no `email`, so no invite can be sent: Medusa v2 emits \
-                 invites as {{id}} only, and Herald's Medusa plugin (integrations/medusa) adds \
-                 the email, token and expiry before publishing"
+                "{event_type} data: missing field `email`, so no invite can be sent: Medusa v2 \
+                 emits invites as {{id}} only, and Herald's Medusa plugin (integrations/medusa) \
+                 adds the email, token and expiry before publishing"
             )));
         }
         let d: Data = parse_data(event_type, data)?;

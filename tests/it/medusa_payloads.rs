@@ -280,7 +280,7 @@ async fn v2_bare_events_are_forwarded_and_a_bare_invite_is_dead_lettered_with_wh
     reasons.sort();
     assert_eq!(reasons[0].0, "invite.created");
     assert!(
-        reasons[0].1.contains("no `email`") && reasons[0].1.contains("Medusa plugin"),
+        reasons[0].1.contains("missing field `email`") && reasons[0].1.contains("Medusa plugin"),
         "{}",
         reasons[0].1
     );
