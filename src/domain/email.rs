@@ -10,8 +10,20 @@ use std::str::FromStr;
 pub struct EmailAddress(String);
 
 impl EmailAddress {
+    /// RFC 5321's limit on a forward path, less its angle brackets. Checked
+    /// first, so an oversized value never reaches the index on
+    /// `lower(email)` nor is quoted back in the error.
+    pub const MAX_LEN: usize = 254;
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let trimmed = raw.trim();
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(format!(
+                "email address is {} bytes long, more than the {} accepted",
+                trimmed.len(),
+                Self::MAX_LEN
+            ));
+        }
         // Checked before the parser so a hostile value can never reach a header.
         if trimmed.chars().any(char::is_control) {
             return Err("email address contains control characters".into());
@@ -70,8 +82,12 @@ mod tests {
             "@example.com",
             "ada@example.com\r\nBcc: eve@evil.test",
             "Ada <ada@example.com>",
+            "ada\0@example.com",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
         }
+        let long = format!("{}@example.com", "a".repeat(250));
+        let err = EmailAddress::parse(&long).unwrap_err();
+        assert!(err.contains("bytes") && !err.contains("aaaa"), "{err}");
     }
 }

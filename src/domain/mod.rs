@@ -1,12 +1,22 @@
 //! Values parsed at the boundary: once one of these exists it is valid, and
-//! nothing downstream checks it again.
+//! nothing downstream checks it again. Each bounds what it will let reach a
+//! PostgreSQL column (length, NUL and control characters), and says why in
+//! words that never repeat a token.
 
 mod email;
 mod event_id;
+mod expiry;
+mod id;
+mod metadata;
 mod role;
+mod text;
 mod token;
 
 pub use email::EmailAddress;
 pub use event_id::EventId;
+pub use expiry::ExpiresAt;
+pub use id::Id;
+pub use metadata::Metadata;
 pub use role::Role;
+pub use text::{Locale, Name};
 pub use token::{Token, TokenHash};

@@ -1,12 +1,12 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// An admin user's role, as Medusa names them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// An admin user's role, as Medusa v1 names them. Optional on an invite:
+/// Medusa v2 has no roles, and an email names a role only when one was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Role {
     Admin,
-    #[default]
     Member,
     Developer,
 }
@@ -28,9 +28,10 @@ impl TryFrom<String> for Role {
             "admin" => Ok(Role::Admin),
             "member" => Ok(Role::Member),
             "developer" => Ok(Role::Developer),
-            other => Err(format!(
+            other if other.len() <= 32 => Err(format!(
                 "role {other:?} is not one of admin, member, developer"
             )),
+            _ => Err("role is not one of admin, member, developer".into()),
         }
     }
 }

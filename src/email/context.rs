@@ -40,18 +40,15 @@ pub fn render_context(kind: &str, data: &Value, token: Option<&str>, link_base: 
         ),
         _ => link_base.to_owned(),
     };
+    // From `expires_at` at render time, so the wording follows an expiry
+    // given upstream and stays true for an email sent late. `ttl_minutes`
+    // is read only from rows written before `expires_at` was in every reset.
     let expires_at = text("expires_at").parse::<DateTime<Utc>>().ok();
-    let expires_in = match (
-        kind,
-        map.get("ttl_minutes").and_then(Value::as_u64),
-        expires_at,
-    ) {
-        ("password_reset", Some(minutes), _) => {
-            Some(human_duration(Duration::from_secs(minutes * 60)))
-        }
-        (_, _, Some(at)) => Some(human_duration(
+    let expires_in = match (expires_at, map.get("ttl_minutes").and_then(Value::as_u64)) {
+        (Some(at), _) => Some(human_duration(
             (at - Utc::now()).to_std().unwrap_or_default(),
         )),
+        (None, Some(minutes)) => Some(human_duration(Duration::from_secs(minutes * 60))),
         _ => None,
     };
     map.insert("link".into(), json!(link));
@@ -87,7 +84,7 @@ pub fn sample_data(kind: &str) -> Value {
                            "first_name": "Ada", "invited_by": "grace@example.com", "expires_at": expires}),
         "password_reset" => {
             json!({"email": "ada@example.com", "user_id": "user_sample", "first_name": "Ada",
-                                   "last_name": "Lovelace", "expires_at": expires, "ttl_minutes": 60})
+                                   "last_name": "Lovelace", "expires_at": expires})
         }
         _ => {
             json!({"user_id": "user_sample", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"})
@@ -114,6 +111,21 @@ mod tests {
         assert_eq!(ctx["expires_in"], "60 minutes");
         let ctx = render_context("invite", &json!({}), Some("abc_-"), "https://x.test/app");
         assert_eq!(ctx["link"], "https://x.test/app/invite?token=abc_-");
+    }
+
+    #[test]
+    fn expiry_wording_follows_expires_at() {
+        let at = Utc::now() + chrono::Duration::minutes(15) + chrono::Duration::seconds(5);
+        let data = json!({"email": "a@example.com", "expires_at": at, "ttl_minutes": 60});
+        let ctx = render_context("password_reset", &data, Some("t"), "https://x.test");
+        assert_eq!(ctx["expires_in"], "15 minutes");
+        assert_eq!(
+            ctx["expires_at_text"],
+            at.format("%-d %B %Y, %H:%M UTC").to_string()
+        );
+        let data = json!({"expires_at": Utc::now() + chrono::Duration::days(3)});
+        let ctx = render_context("invite", &data, Some("t"), "https://x.test");
+        assert_eq!(ctx["expires_in"], "3 days");
     }
 
     #[test]

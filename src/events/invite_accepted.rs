@@ -1,4 +1,4 @@
-use super::Id;
+use crate::domain::Id;
 use crate::error::HandleError;
 use serde::Deserialize;
 use sqlx::PgConnection;
@@ -16,7 +16,7 @@ impl InviteAccepted {
             "UPDATE invites SET status = 'accepted', accepted_at = now(), updated_at = now()
              WHERE id = $1 AND status = 'pending'",
         )
-        .bind(&self.id.0)
+        .bind(self.id.as_str())
         .execute(conn)
         .await?;
         Ok(())

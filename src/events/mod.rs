@@ -4,6 +4,8 @@
 
 mod invite_accepted;
 mod invite_created;
+mod invite_deleted;
+mod invite_email;
 mod invite_resent;
 mod password_reset;
 mod user_created;
@@ -19,16 +21,18 @@ use sqlx::{PgConnection, PgPool};
 
 pub use invite_accepted::InviteAccepted;
 pub use invite_created::InviteCreated;
+pub use invite_deleted::InviteDeleted;
 pub use invite_resent::InviteResent;
 pub use password_reset::PasswordReset;
 pub use user_created::UserCreated;
 pub use user_deleted::{UserDeleted, UserRef};
 
 /// The routing keys Herald's queue is bound to.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "invite.created",
     "invite.resent",
     "invite.accepted",
+    "invite.deleted",
     "user.password_reset",
     "auth.password_reset",
     "user.created",
@@ -49,6 +53,7 @@ pub enum Event {
     InviteCreated(InviteCreated),
     InviteResent(InviteResent),
     InviteAccepted(InviteAccepted),
+    InviteDeleted(InviteDeleted),
     PasswordReset(PasswordReset),
     UserCreated(UserCreated),
     /// Nothing to store; forwarded by webhook only.
@@ -67,11 +72,12 @@ impl Event {
         let data = envelope.data.clone();
         let ty = envelope.event_type.as_str();
         Ok(match ty {
-            "invite.created" => Event::InviteCreated(parse_data(ty, data)?),
+            "invite.created" => Event::InviteCreated(InviteCreated::parse(ty, data)?),
             "invite.resent" => Event::InviteResent(parse_data(ty, data)?),
             "invite.accepted" => Event::InviteAccepted(parse_data(ty, data)?),
+            "invite.deleted" => Event::InviteDeleted(parse_data(ty, data)?),
             "user.password_reset" | "auth.password_reset" => {
-                Event::PasswordReset(parse_data(ty, data)?)
+                Event::PasswordReset(PasswordReset::parse(ty, data)?)
             }
             "user.created" => Event::UserCreated(parse_data(ty, data)?),
             "user.updated" => Event::UserUpdated(parse_data(ty, data)?),
@@ -90,6 +96,7 @@ impl Event {
             Event::InviteCreated(e) => e.apply(conn, meta, ctx).await,
             Event::InviteResent(e) => e.apply(conn, meta, ctx).await,
             Event::InviteAccepted(e) => e.apply(conn).await,
+            Event::InviteDeleted(e) => e.apply(conn).await,
             Event::PasswordReset(e) => e.apply(conn, meta, ctx).await,
             Event::UserCreated(e) => e.apply(conn, meta, ctx).await,
             Event::UserUpdated(_) => Ok(()),
@@ -160,26 +167,22 @@ pub async fn apply(
     Ok(Outcome::Processed)
 }
 
+/// Deserializes a kind's `data`; a refusal names the field it is about
+/// (`invite.created data: user_id: must be 1 to 255 bytes long, not 8192`).
 fn parse_data<T: DeserializeOwned>(
     event_type: &str,
     data: Map<String, Value>,
 ) -> Result<T, Rejection> {
-    serde_json::from_value(Value::Object(data))
-        .map_err(|e| Rejection::new(format!("{event_type} data: {e}")))
+    serde_path_to_error::deserialize(Value::Object(data))
+        .map_err(|e| Rejection::new(format!("{event_type} data: {}", clip(&e.to_string()))))
 }
 
-/// An id field: a non-empty string.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(try_from = "String")]
-pub struct Id(pub String);
-
-impl TryFrom<String> for Id {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() || trimmed.len() > 255 || trimmed.chars().any(char::is_control) {
-            return Err("an id must be 1 to 255 printable characters".into());
-        }
-        Ok(Id(trimmed.to_owned()))
+/// serde quotes a mistyped string whole (`invalid type: string "…"`); a
+/// reason travels in an AMQP header, so it is cut to a readable length.
+fn clip(reason: &str) -> String {
+    const MAX_CHARS: usize = 300;
+    match reason.char_indices().nth(MAX_CHARS) {
+        Some((at, _)) => format!("{}…", &reason[..at]),
+        None => reason.to_owned(),
     }
 }

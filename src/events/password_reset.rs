@@ -1,44 +1,123 @@
-use super::{Context, Meta};
-use crate::domain::{EmailAddress, Token};
-use crate::error::HandleError;
+use super::{Context, Meta, parse_data};
+use crate::domain::{EmailAddress, ExpiresAt, Id, Locale, Name, Token};
+use crate::error::{HandleError, Rejection};
 use crate::store::{EmailTemplate, insert_email};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
-pub struct PasswordReset {
-    #[serde(alias = "entity_id")]
+/// `user.password_reset` (Medusa v1) and `auth.password_reset` (Medusa v2).
+#[derive(Debug)]
+pub enum PasswordReset {
+    /// An admin user's reset: Herald records its token and sends the email.
+    User(UserReset),
+    /// Another actor's (Medusa's `customer`, say): forwarded by webhook only,
+    /// and nothing else in its data is read, so a store's customer resets
+    /// never end as dead letters over fields Herald would not use.
+    OtherActor(String),
+}
+
+#[derive(Debug)]
+pub struct UserReset {
     pub email: EmailAddress,
-    pub user_id: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
+    pub user_id: Option<Id>,
+    pub first_name: Option<Name>,
+    pub last_name: Option<Name>,
     pub token: Option<Token>,
-    #[serde(alias = "actorType")]
-    pub actor_type: Option<String>,
-    pub locale: Option<String>,
+    pub expires_at: Option<ExpiresAt>,
+    pub locale: Option<Locale>,
+}
+
+/// `data` as sent. Medusa v2 names the address `entity_id` (the emailpass
+/// provider's entity id is the address); when both are given, `email` wins.
+#[derive(Deserialize)]
+struct Data {
+    email: Option<EmailAddress>,
+    entity_id: Option<String>,
+    user_id: Option<Id>,
+    first_name: Option<Name>,
+    last_name: Option<Name>,
+    token: Option<Token>,
+    expires_at: Option<ExpiresAt>,
+    locale: Option<Locale>,
 }
 
 impl PasswordReset {
-    /// Herald emails admin users only; other actors' resets are forwarded
-    /// by webhook and nothing else.
-    fn is_for_user(&self) -> bool {
-        self.actor_type.as_deref().is_none_or(|a| a == "user")
+    pub fn parse(event_type: &str, data: Map<String, Value>) -> Result<Self, Rejection> {
+        match actor_type(event_type, &data)? {
+            Some(actor) if actor != "user" => return Ok(Self::OtherActor(actor.to_owned())),
+            _ => {}
+        }
+        let d: Data = parse_data(event_type, data)?;
+        let email = match (d.email, d.entity_id) {
+            (Some(email), _) => email,
+            (None, Some(entity_id)) => EmailAddress::parse(&entity_id)
+                .map_err(|e| Rejection::new(format!("{event_type} data: entity_id: {e}")))?,
+            (None, None) => {
+                return Err(Rejection::new(format!(
+                    "{event_type} data: missing field `email` (or Medusa's `entity_id`)"
+                )));
+            }
+        };
+        Ok(Self::User(UserReset {
+            email,
+            user_id: d.user_id,
+            first_name: d.first_name,
+            last_name: d.last_name,
+            token: d.token,
+            expires_at: d.expires_at,
+            locale: d.locale,
+        }))
     }
 
-    /// Earlier unused tokens of the same address stop working; a new one is
-    /// minted (or the upstream one taken) and its email queued.
     pub async fn apply(
         &self,
         conn: &mut PgConnection,
         meta: &Meta<'_>,
         ctx: &Context,
     ) -> Result<(), HandleError> {
-        if !self.is_for_user() {
-            return Ok(());
+        match self {
+            Self::User(reset) => reset.apply(conn, meta, ctx).await,
+            Self::OtherActor(actor) => {
+                tracing::info!(actor_type = %actor, "password reset for an actor Herald does not email; forwarded only");
+                Ok(())
+            }
         }
+    }
+}
+
+/// Medusa 2.21 sends `actor_type`; earlier 2.x releases sent `actorType`.
+/// Absent means a user (Medusa v1's `user.password_reset` carries none).
+fn actor_type<'a>(
+    event_type: &str,
+    data: &'a Map<String, Value>,
+) -> Result<Option<&'a str>, Rejection> {
+    for key in ["actor_type", "actorType"] {
+        match data.get(key) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(actor)) => return Ok(Some(actor)),
+            Some(_) => {
+                return Err(Rejection::new(format!(
+                    "{event_type} data: {key}: expected a string"
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+impl UserReset {
+    /// Earlier unused tokens of the same address stop working; a new one is
+    /// minted (or the upstream one taken), expiring at the given
+    /// `expires_at` else after `HERALD_RESET_TTL`, and its email queued.
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        meta: &Meta<'_>,
+        ctx: &Context,
+    ) -> Result<(), HandleError> {
         sqlx::query(
             "UPDATE password_reset_tokens SET invalidated_at = now()
              WHERE lower(email) = lower($1) AND used_at IS NULL AND invalidated_at IS NULL",
@@ -47,14 +126,17 @@ impl PasswordReset {
         .execute(&mut *conn)
         .await?;
         let token = self.token.clone().unwrap_or_else(Token::mint);
-        let expires_at = Utc::now() + ctx.reset_ttl;
+        let expires_at = self
+            .expires_at
+            .map_or_else(|| Utc::now() + ctx.reset_ttl, ExpiresAt::at);
+        let user_id = self.user_id.as_ref().map(Id::as_str);
         sqlx::query(
             "INSERT INTO password_reset_tokens (id, email, user_id, token_hash, expires_at, event_id)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(Uuid::now_v7())
         .bind(self.email.as_str())
-        .bind(&self.user_id)
+        .bind(user_id)
         .bind(token.hash().as_bytes())
         .bind(expires_at)
         .bind(meta.envelope.id.as_str())
@@ -62,16 +144,15 @@ impl PasswordReset {
         .await?;
         let data = json!({
             "email": self.email,
-            "user_id": self.user_id,
+            "user_id": user_id,
             "first_name": self.first_name,
             "last_name": self.last_name,
             "expires_at": expires_at,
-            "ttl_minutes": ctx.reset_ttl.num_minutes(),
         });
         let email = meta.email(
             EmailTemplate::PasswordReset,
             &self.email,
-            self.locale.as_deref(),
+            self.locale.as_ref().map(Locale::as_str),
             data,
             Some(&token),
         );

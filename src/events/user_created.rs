@@ -1,18 +1,20 @@
-use super::{Context, Id, Meta};
-use crate::domain::EmailAddress;
+use super::{Context, Meta};
+use crate::domain::{EmailAddress, Id, Locale, Name};
 use crate::error::HandleError;
 use crate::store::{EmailTemplate, insert_email};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
 
+/// Medusa v1 and bare v2 send `{id}` only; Herald's Medusa plugin adds the
+/// user's email and names.
 #[derive(Debug, Deserialize)]
 pub struct UserCreated {
     pub id: Id,
     pub email: Option<EmailAddress>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub locale: Option<String>,
+    pub first_name: Option<Name>,
+    pub last_name: Option<Name>,
+    pub locale: Option<Locale>,
 }
 
 impl UserCreated {
@@ -27,7 +29,7 @@ impl UserCreated {
             return Ok(());
         };
         let data = json!({
-            "user_id": self.id.0,
+            "user_id": self.id.as_str(),
             "email": recipient,
             "first_name": self.first_name,
             "last_name": self.last_name,
@@ -35,7 +37,7 @@ impl UserCreated {
         let email = meta.email(
             EmailTemplate::Welcome,
             recipient,
-            self.locale.as_deref(),
+            self.locale.as_ref().map(Locale::as_str),
             data,
             None,
         );

@@ -1,5 +1,5 @@
-use super::Id;
 use crate::domain::EmailAddress;
+use crate::domain::Id;
 use crate::error::HandleError;
 use serde::Deserialize;
 use sqlx::PgConnection;
@@ -25,7 +25,7 @@ impl UserDeleted {
              WHERE used_at IS NULL AND invalidated_at IS NULL
                AND (user_id = $1 OR ($2::text IS NOT NULL AND lower(email) = lower($2)))",
         )
-        .bind(&self.id.0)
+        .bind(self.id.as_str())
         .bind(self.email.as_ref().map(EmailAddress::as_str))
         .execute(conn)
         .await?;

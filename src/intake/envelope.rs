@@ -11,6 +11,10 @@ use serde_json::{Map, Value};
 /// Larger bodies are dead-lettered unread: no user-lifecycle event is this big.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// The type is stored with the event id (`processed_events`, webhook rows)
+/// and quoted when it is unknown; AMQP routing keys stop at 255 bytes too.
+pub const MAX_TYPE_BYTES: usize = 255;
+
 /// The parts of a delivery the parser reads.
 pub struct Incoming<'a> {
     pub routing_key: &'a str,
@@ -148,6 +152,15 @@ fn finish(
     let event_type = event_type
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| msg.routing_key.to_owned());
+    if event_type.len() > MAX_TYPE_BYTES {
+        return Err(Rejection::new(format!(
+            "event type is {} bytes long, more than the {MAX_TYPE_BYTES} accepted",
+            event_type.len()
+        )));
+    }
+    if event_type.chars().any(char::is_control) {
+        return Err(Rejection::new("event type contains control characters"));
+    }
     Ok(Envelope {
         id,
         event_type,

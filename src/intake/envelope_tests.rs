@@ -102,6 +102,176 @@ fn rejects_what_can_never_succeed() {
     assert!(bad_utf8.unwrap_err().0.contains("UTF-8"));
 }
 
+#[test]
+fn the_event_type_is_bounded() {
+    let long = format!(
+        r#"{{"specversion":"1.0","id":"e","type":"{}"}}"#,
+        "t".repeat(MAX_TYPE_BYTES + 1)
+    );
+    let err = parse("x", BasicProperties::default(), &long).unwrap_err();
+    assert!(err.0.contains("256 bytes"), "{err}");
+    let ctl = r#"{"specversion":"1.0","id":"e","type":"user.created\u0000"}"#;
+    let err = parse("x", BasicProperties::default(), ctl).unwrap_err();
+    assert!(err.0.contains("control"), "{err}");
+}
+
+/// Every field that reaches a PostgreSQL column (a key, an index, a
+/// constraint, text or jsonb) is bounded when the event is parsed, and the
+/// reason names the field without quoting an oversized value or a token.
+#[test]
+fn every_stored_field_is_bounded_with_a_named_reason() {
+    use crate::events::Event;
+    use serde_json::json;
+    let token = "secret-token-0123456789abcdef";
+    let huge = "Zq7".repeat(2731);
+    let ok = "a@example.com";
+    let cases = [
+        (
+            "user.password_reset",
+            json!({"email": ok, "user_id": huge, "token": token}),
+            "user_id: must be 1 to 255 bytes",
+        ),
+        (
+            "invite.created",
+            json!({"id": huge, "email": ok, "token": token}),
+            "id: must be 1 to 255 bytes",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": format!("{huge}@example.com")}),
+            "email: email address is",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "first_name": huge}),
+            "first_name: is 8193 characters",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "invited_by": "a\u{0}b"}),
+            "invited_by: contains control",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "locale": huge}),
+            "locale: must be a language tag",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "role": huge}),
+            "role: role is not one of",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "metadata": {"k": ["\u{0}"]}}),
+            "metadata: contains a NUL",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "metadata": {"k": "x".repeat(70_000)}}),
+            "metadata: is 70008 bytes",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "expires_at": "2001-01-01T00:00:00Z"}),
+            "expires_at: 2001-01-01T00:00:00+00:00 is already past",
+        ),
+        (
+            "invite.created",
+            json!({"id": "i", "email": ok, "token": token, "expires_at": huge}),
+            "expires_at: a 8193-byte value is not an RFC 3339",
+        ),
+        (
+            "invite.resent",
+            json!({"id": "i", "expires_at": "tomorrow"}),
+            "expires_at: \"tomorrow\" is not an RFC 3339",
+        ),
+        (
+            "invite.accepted",
+            json!({"id": "a\u{0}"}),
+            "id: contains control",
+        ),
+        (
+            "invite.deleted",
+            json!({"id": ""}),
+            "id: must be 1 to 255 bytes",
+        ),
+        (
+            "user.created",
+            json!({"id": "u", "email": ok, "last_name": "\u{0}"}),
+            "last_name: contains control",
+        ),
+        (
+            "user.created",
+            json!({"id": "u", "locale": "fr\u{0}"}),
+            "locale: must be a language tag",
+        ),
+        (
+            "user.deleted",
+            json!({"id": huge}),
+            "id: must be 1 to 255 bytes",
+        ),
+        (
+            "user.deleted",
+            json!({"id": "u", "email": "nope"}),
+            "email: invalid email address",
+        ),
+        (
+            "auth.password_reset",
+            json!({"entity_id": huge, "actor_type": "user", "token": token}),
+            "entity_id: email address is",
+        ),
+        (
+            "auth.password_reset",
+            json!({"entity_id": ok, "first_name": huge}),
+            "first_name: is 8193 characters",
+        ),
+        (
+            "auth.password_reset",
+            json!({"actorType": 5, "entity_id": ok}),
+            "actorType: expected a string",
+        ),
+        ("invite.created", json!({"id": "inv_v2"}), "Medusa plugin"),
+        (
+            "user.password_reset",
+            json!({"user_id": "u"}),
+            "missing field `email` (or Medusa's `entity_id`)",
+        ),
+    ];
+    for (ty, data, expected) in cases {
+        let body =
+            json!({"specversion": "1.0", "id": "e1", "source": "t", "type": ty, "data": data});
+        let env = parse(ty, BasicProperties::default(), &body.to_string()).unwrap();
+        let reason = Event::parse(&env).unwrap_err().0;
+        assert!(reason.starts_with(ty), "{ty}: {reason}");
+        assert!(
+            reason.contains(expected),
+            "{ty}: expected {expected:?} in {reason:?}"
+        );
+        assert!(reason.len() < 500, "{ty}: a {}-byte reason", reason.len());
+        assert!(
+            !reason.contains(token) && !reason.contains("Zq7Zq7"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn a_reset_for_another_actor_reads_nothing_else() {
+    use crate::events::{Event, PasswordReset};
+    for actor in [r#""actor_type":"customer""#, r#""actorType":"customer""#] {
+        let body = format!(
+            r#"{{"name":"auth.password_reset","data":{{{actor},"entity_id":"cus_01","token":"x"}}}}"#
+        );
+        let props = BasicProperties::default().with_message_id("m".into());
+        let env = parse("auth.password_reset", props, &body).unwrap();
+        match Event::parse(&env).unwrap() {
+            Event::PasswordReset(PasswordReset::OtherActor(a)) => assert_eq!(a, "customer"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 mod properties {
     use super::*;
     use crate::events::{EVENT_TYPES, Event};

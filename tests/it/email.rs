@@ -135,7 +135,8 @@ async fn a_locale_variant_is_used_and_missing_ones_fall_back() {
     let fr = app.smtp.next_email().await;
     assert_eq!(
         parse(&fr).subject(),
-        Some("Vous êtes invité à rejoindre l'équipe (member)")
+        Some("Vous êtes invité à rejoindre l'équipe"),
+        "an invite without a role names none"
     );
     assert!(parse(&fr).body_text(0).unwrap().contains("Bonjour"));
     app.publish(
@@ -152,7 +153,7 @@ async fn hostile_values_add_no_header_and_arrive_escaped() {
     let app = TestApp::spawn().await;
     app.publish(
         "invite.created",
-        json!({"id": "inv_h", "email": "victim@example.com",
+        json!({"id": "inv_h", "email": "victim@example.com", "role": "member",
         "invited_by": "Eve\r\nBcc: spy@evil.test", "first_name": "<script>alert(1)</script>"}),
     )
     .await;

@@ -1,7 +1,7 @@
 //! Each event kind's documented effect on the tables.
 
 use crate::helpers::{TestApp, sha256};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use serde_json::json;
@@ -288,4 +288,179 @@ async fn binary_mode_cloudevents_with_either_prefix() {
             .unwrap();
     assert_eq!(ids, ["bin-1", "bin-2"]);
     assert_eq!(app.outbox().await.len(), 2);
+}
+
+/// Waits for one dead letter and returns its `x-herald-error`.
+async fn one_dead_letter(app: &TestApp) -> String {
+    let dlq = app.settings.dead_letter_name();
+    crate::helpers::wait_until("a dead letter", || async { app.queue_len(&dlq).await >= 1 }).await;
+    let dead = app.take_dead_letters().await;
+    assert_eq!(dead.len(), 1, "exactly one dead letter");
+    crate::helpers::header(&dead[0].properties, "x-herald-error").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_user_id_is_dead_lettered_and_the_invite_after_it_is_sent() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    // 8 KB of incompressible text: PostgreSQL would refuse it as an index
+    // row (54000), which once stalled the queue.
+    let mut random = vec![0u8; 6144];
+    getrandom::getrandom(&mut random).unwrap();
+    let user_id = base64::engine::general_purpose::STANDARD.encode(&random);
+    assert_eq!(user_id.len(), 8192);
+    app.publish(
+        "user.password_reset",
+        json!({"email": "poison@example.com", "user_id": user_id}),
+    )
+    .await;
+    app.publish(
+        "invite.created",
+        json!({"id": "inv_after", "email": "after@example.com"}),
+    )
+    .await;
+    let (to, _) = app.next_token().await;
+    assert_eq!(to, "after@example.com", "the invite behind it is emailed");
+    let reason = one_dead_letter(&app).await;
+    assert!(
+        reason.contains("user_id") && reason.contains("8192"),
+        "{reason}"
+    );
+    assert!(!reason.contains(&user_id[..64]), "the value is not quoted");
+    assert_eq!(
+        app.count("SELECT count(*) FROM password_reset_tokens")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_expires_at_sets_the_stored_expiry_and_the_email_wording() {
+    let app = TestApp::spawn().await;
+    let invite_expiry = (Utc::now() + chrono::Duration::days(3)).trunc_subsecs(3);
+    let reset_expiry = (Utc::now() + chrono::Duration::minutes(15)).trunc_subsecs(3);
+    let iso = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    app.publish(
+        "invite.created",
+        json!({"id": "inv_x", "email": "x@example.com", "expires_at": iso(invite_expiry)}),
+    )
+    .await;
+    let invite_mail = text_of(&app.smtp.next_email().await);
+    app.publish(
+        "user.password_reset",
+        json!({"email": "y@example.com", "expires_at": iso(reset_expiry)}),
+    )
+    .await;
+    let reset_mail = text_of(&app.smtp.next_email().await);
+
+    assert_eq!(invite(&app, "inv_x").await.4, invite_expiry);
+    let stored: DateTime<Utc> = sqlx::query_scalar("SELECT expires_at FROM password_reset_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, reset_expiry);
+    let date = |t: DateTime<Utc>| t.format("%-d %B %Y, %H:%M UTC").to_string();
+    assert!(
+        invite_mail.contains(&format!("expires in 3 days ({})", date(invite_expiry))),
+        "{invite_mail}"
+    );
+    assert!(
+        reset_mail.contains(&format!("expires in 15 minutes ({})", date(reset_expiry))),
+        "{reset_mail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_past_or_unreadable_expires_at_is_dead_lettered() {
+    let app = TestApp::spawn().await;
+    let past = (Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    app.publish(
+        "auth.password_reset",
+        json!({"entity_id": "p@example.com", "actor_type": "user",
+               "token": "medusa-jwt-abcdefghijklmnop", "expires_at": past}),
+    )
+    .await;
+    let reason = one_dead_letter(&app).await;
+    assert!(
+        reason.contains("expires_at") && reason.contains("already past"),
+        "{reason}"
+    );
+    assert!(!reason.contains("medusa-jwt"), "no token in the reason");
+    app.publish(
+        "invite.created",
+        json!({"id": "inv_p", "email": "p@example.com", "expires_at": "in a week"}),
+    )
+    .await;
+    let reason = one_dead_letter(&app).await;
+    assert!(
+        reason.contains("expires_at") && reason.contains("RFC 3339"),
+        "{reason}"
+    );
+    assert_eq!(app.processed().await, 0);
+    assert!(app.outbox().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_deleted_revokes_its_token_and_an_unknown_id_is_only_forwarded() {
+    let app = TestApp::spawn().await;
+    app.publish(
+        "invite.created",
+        json!({"id": "inv_d", "email": "d@example.com"}),
+    )
+    .await;
+    let (_, token) = app.next_token().await;
+    let validate = || app.post("/v1/invites/validate", json!({"token": token}));
+    assert_eq!(validate().await.status(), 200);
+
+    app.publish("invite.deleted", json!({"id": "inv_d"})).await;
+    app.publish("invite.deleted", json!({"id": "inv_never_seen"}))
+        .await;
+    app.wait_processed(3).await;
+    assert_eq!(invite(&app, "inv_d").await.2, "revoked");
+    assert_eq!(validate().await.status(), 404, "the token stopped working");
+    let dlq = app.settings.dead_letter_name();
+    assert_eq!(
+        app.queue_len(&dlq).await,
+        0,
+        "an unknown id is no dead letter"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_deleted_with_an_email_revokes_tokens_minted_for_that_address() {
+    let app = TestApp::spawn().await;
+    // Medusa v2's reset names only the address (entity_id), never the user id.
+    app.publish(
+        "auth.password_reset",
+        json!({"entity_id": "gone@example.com", "actor_type": "user"}),
+    )
+    .await;
+    app.publish(
+        "user.password_reset",
+        json!({"email": "stays@example.com", "user_id": "u_stays"}),
+    )
+    .await;
+    app.wait_processed(2).await;
+    app.publish(
+        "user.deleted",
+        json!({"id": "u_gone", "email": "Gone@Example.com"}),
+    )
+    .await;
+    app.wait_processed(3).await;
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT email FROM password_reset_tokens WHERE invalidated_at IS NULL AND used_at IS NULL",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, vec!["stays@example.com".to_owned()]);
+}
+
+fn text_of(received: &crate::smtp_sink::Received) -> String {
+    mail_parser::MessageParser::default()
+        .parse(&received.data)
+        .expect("valid MIME")
+        .body_text(0)
+        .expect("a text part")
+        .into_owned()
 }
