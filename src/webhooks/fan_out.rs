@@ -12,7 +12,12 @@ use uuid::Uuid;
 /// notification at commit, so it never wakes a dispatcher for rows it cannot see.
 pub const WAKE_CHANNEL: &str = "herald_webhooks";
 
-const INVITE_EVENTS: [&str; 3] = ["invite.created", "invite.resent", "invite.accepted"];
+const INVITE_EVENTS: [&str; 4] = [
+    "invite.created",
+    "invite.resent",
+    "invite.accepted",
+    "invite.deleted",
+];
 
 pub async fn fan_out(conn: &mut PgConnection, meta: &Meta<'_>) -> sqlx::Result<()> {
     let envelope = meta.envelope;

@@ -353,19 +353,49 @@ async fn v2_enriched_invites_carry_medusas_token_and_expiry() {
         .await;
     app.wait_processed(3).await;
     assert_eq!(validate(&app, V2_RESEND_TOKEN).await, 409, "accepted");
-    let types = webhook_types(&hooks, 3, &[V2_INVITE_TOKEN, V2_RESEND_TOKEN]).await;
+
+    // delete-invites.ts's {id}: the invite is gone from Medusa, so the plugin
+    // forwards the id alone.
+    app.publish(
+        "invite.created",
+        json!({"id": "invite_01JC", "email": "other@store.test", "metadata": {"team": "ops"}}),
+    )
+    .await;
+    let (_, minted) = app.next_token().await;
+    app.publish("invite.deleted", json!({"id": "invite_01JC"}))
+        .await;
+    app.wait_processed(5).await;
+    assert_eq!(validate(&app, &minted).await, 404, "revoked");
+
+    let tokens = [V2_INVITE_TOKEN, V2_RESEND_TOKEN, minted.as_str()];
+    let types = webhook_types(&hooks, 5, &tokens).await;
     assert_eq!(
         types,
-        ["invite.accepted", "invite.created", "invite.resent"]
+        [
+            "invite.accepted",
+            "invite.created",
+            "invite.created",
+            "invite.deleted",
+            "invite.resent"
+        ]
     );
-    let accepted = hooks
-        .received()
-        .into_iter()
-        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
-        .find(|b| b["type"] == "invite.accepted")
-        .unwrap();
+    let body = |ty: &str| {
+        hooks
+            .received()
+            .into_iter()
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+            .find(|b| b["type"] == ty)
+            .unwrap()
+    };
+    let accepted = body("invite.accepted");
     assert_eq!(accepted["data"]["status"], "accepted");
     assert_eq!(accepted["data"]["email"], "new@store.test");
+    let deleted = body("invite.deleted");
+    assert_eq!(
+        deleted["data"]["status"], "revoked",
+        "the invite as it now stands"
+    );
+    assert_eq!(deleted["data"]["email"], "other@store.test");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
