@@ -21,9 +21,13 @@ const INVITE_EVENTS: [&str; 4] = [
 
 pub async fn fan_out(conn: &mut PgConnection, meta: &Meta<'_>) -> sqlx::Result<()> {
     let envelope = meta.envelope;
+    // KEY SHARE holds off an endpoint's removal until this transaction ends,
+    // and skips one removed since it began: its delivery rows always have
+    // their endpoint, so a removal never makes a valid event look refused.
     let endpoints: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM webhook_endpoints
-         WHERE enabled AND (cardinality(event_types) = 0 OR $1 = ANY(event_types))",
+         WHERE enabled AND (cardinality(event_types) = 0 OR $1 = ANY(event_types))
+         FOR KEY SHARE",
     )
     .bind(&envelope.event_type)
     .fetch_all(&mut *conn)
