@@ -1,0 +1,162 @@
+import { medusaIntegrationTestRunner } from "@medusajs/test-utils"
+import { createUserAccountWorkflow } from "@medusajs/core-flows"
+import { jwtDecode } from "jwt-decode"
+import path from "node:path"
+import { Webhook } from "standardwebhooks"
+import { closeConnection } from "../../src/lib/publisher"
+import { HeraldProcess } from "./support/herald"
+import { SmtpSink } from "./support/smtp-sink"
+import { WebhookReceiver } from "./support/webhook-receiver"
+
+jest.setTimeout(120_000)
+
+// A real Medusa app (booted once for every case) with the built plugin,
+// the real herald binary, RabbitMQ, an SMTP server and a webhook endpoint.
+const herald = new HeraldProcess()
+const smtp = new SmtpSink()
+const receiver = new WebhookReceiver()
+let webhookSecret = ""
+
+// Read by integration-tests/app/medusa-config.ts when the app boots.
+process.env.HERALD_TEST_EXCHANGE = herald.exchange
+
+const PASSWORD = "first-Passw0rd!"
+let seq = 0
+const uniqueEmail = (who: string) => `${who}-${herald.suffix}-${++seq}@example.com`
+
+function escapeRegExp(s: string) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+}
+const inviteLink = new RegExp(`${escapeRegExp(herald.linkBase)}/invite\\?token=([^\\s&"'<>]+)`)
+const resetLink = new RegExp(`${escapeRegExp(herald.linkBase)}/reset-password\\?token=([^\\s&"'<>]+)&email=`)
+
+beforeAll(async () => {
+  await Promise.all([smtp.start(), receiver.start()])
+  await herald.start(smtp.port)
+  webhookSecret = await herald.addWebhook(receiver.url)
+})
+
+afterAll(async () => {
+  await closeConnection()
+  await herald.stop()
+  await Promise.all([smtp.stop(), receiver.stop()])
+  await herald.cleanUp()
+})
+
+medusaIntegrationTestRunner({
+  medusaConfigFile: path.join(__dirname, "../app"),
+  testSuite: ({ api, getContainer }) => {
+    let adminEmail = ""
+    let adminHeaders: { headers: Record<string, string> } = { headers: {} }
+
+    // The runner restores the database before each case: the admin is created anew.
+    beforeEach(async () => {
+      adminEmail = uniqueEmail("admin")
+      const { data: registered } = await api.post("/auth/user/emailpass/register", {
+        email: adminEmail,
+        password: PASSWORD,
+      })
+      const { auth_identity_id } = jwtDecode<{ auth_identity_id: string }>(registered.token)
+      await createUserAccountWorkflow(getContainer()).run({
+        input: { authIdentityId: auth_identity_id, userData: { email: adminEmail } },
+      })
+      const { data: login } = await api.post("/auth/user/emailpass", { email: adminEmail, password: PASSWORD })
+      adminHeaders = { headers: { authorization: `Bearer ${login.token}` } }
+    })
+
+    async function registerInvitee(email: string): Promise<{ headers: Record<string, string> }> {
+      const { data } = await api.post("/auth/user/emailpass/register", { email, password: PASSWORD })
+      return { headers: { authorization: `Bearer ${data.token}` } }
+    }
+
+    async function acceptStatus(token: string, invitee: { headers: Record<string, string> }) {
+      const res = await api.post(
+        `/admin/invites/accept?token=${encodeURIComponent(token)}`,
+        { first_name: "Ada", last_name: "Lovelace" },
+        { ...invitee, validateStatus: () => true }
+      )
+      return res
+    }
+
+    it("sends Medusa's invite token by email, Medusa accepts it, and Herald forwards invite.accepted signed", async () => {
+      const email = uniqueEmail("invitee")
+      const { data } = await api.post("/admin/invites", { email }, adminHeaders)
+      const invite = data.invite
+
+      const { match } = await smtp.nextMatching(email, inviteLink)
+      const emailedToken = decodeURIComponent(match[1])
+      expect(emailedToken).toBe(invite.token)
+
+      const accepted = await acceptStatus(emailedToken, await registerInvitee(email))
+      expect(accepted.status).toBe(200)
+      expect(accepted.data.user.email).toBe(email)
+
+      const delivery = await receiver.next("invite.accepted", (d) => d.id === invite.id)
+      const verified = new Webhook(webhookSecret).verify(delivery.body, delivery.headers) as any
+      expect(verified.type).toBe("invite.accepted")
+      expect(verified.data).toMatchObject({ id: invite.id, email, status: "accepted" })
+
+      // The invite.created webhook Herald forwarded carries no token.
+      const created = await receiver.next("invite.created", (d) => d.id === invite.id)
+      expect(created.json.data.email).toBe(email)
+      expect(created.body).not.toContain(invite.token)
+    })
+
+    it("sends Medusa's reset token by email; Medusa takes it to change the password, and the new one logs in", async () => {
+      const res = await api.post("/auth/user/emailpass/reset-password", { identifier: adminEmail })
+      expect(res.status).toBe(201)
+
+      const { match } = await smtp.nextMatching(adminEmail, resetLink)
+      const token = decodeURIComponent(match[1])
+      expect(jwtDecode<{ entity_id: string }>(token).entity_id).toBe(adminEmail)
+
+      const newPassword = "second-Passw0rd!"
+      const update = await api.post(
+        "/auth/user/emailpass/update",
+        { email: adminEmail, password: newPassword },
+        { headers: { authorization: `Bearer ${token}` } }
+      )
+      expect(update.status).toBe(200)
+
+      const login = await api.post("/auth/user/emailpass", { email: adminEmail, password: newPassword })
+      expect(login.status).toBe(200)
+      expect(typeof login.data.token).toBe("string")
+      const old = await api.post(
+        "/auth/user/emailpass",
+        { email: adminEmail, password: PASSWORD },
+        { validateStatus: () => true }
+      )
+      expect(old.status).toBe(401)
+
+      const forwarded = await receiver.next("auth.password_reset", (d) => d.entity_id === adminEmail)
+      expect(forwarded.body).not.toContain(token)
+    })
+
+    it("emails a new token on Medusa's resend; Medusa refuses the old one and accepts the new", async () => {
+      const email = uniqueEmail("resent")
+      const { data } = await api.post("/admin/invites", { email }, adminHeaders)
+      const first = decodeURIComponent((await smtp.nextMatching(email, inviteLink)).match[1])
+      expect(first).toBe(data.invite.token)
+
+      const { data: resent } = await api.post(`/admin/invites/${data.invite.id}/resend`, {}, adminHeaders)
+      expect(resent.invite.token).not.toBe(first)
+      const second = decodeURIComponent((await smtp.nextMatching(email, inviteLink)).match[1])
+      expect(second).toBe(resent.invite.token)
+
+      const invitee = await registerInvitee(email)
+      expect((await acceptStatus(first, invitee)).status).toBe(401)
+      const accepted = await acceptStatus(second, invitee)
+      expect(accepted.status).toBe(200)
+      expect(accepted.data.user.email).toBe(email)
+
+      await receiver.next("invite.resent", (d) => d.id === data.invite.id)
+    })
+
+    it("leaves nothing in Herald's dead-letter queue", async () => {
+      // Every event above reached Herald (its emails and webhooks arrived);
+      // none of them, nor the user.created ones, was refused.
+      await receiver.next("user.created", (d) => d.email === adminEmail)
+      expect(await herald.deadLetterCount()).toBe(0)
+    })
+  },
+})
