@@ -3,7 +3,7 @@ import { createUserAccountWorkflow } from "@medusajs/core-flows"
 import { jwtDecode } from "jwt-decode"
 import path from "node:path"
 import { Webhook } from "standardwebhooks"
-import { closeConnection } from "../../src/lib/publisher"
+import { sha256Hex } from "../../src/lib/cloud-event"
 import { HeraldProcess } from "./support/herald"
 import { SmtpSink } from "./support/smtp-sink"
 import { WebhookReceiver } from "./support/webhook-receiver"
@@ -17,12 +17,21 @@ const smtp = new SmtpSink()
 const receiver = new WebhookReceiver()
 let webhookSecret = ""
 
+// The built plugin, as the app loaded it (same module registry): its
+// subscriber, to run it again as Medusa's bus does, and its connection.
+const built = path.join(__dirname, "../../.medusa/server/src")
+const { default: heraldForwarder } = require(path.join(built, "subscribers/herald-forwarder"))
+const { closeConnection } = require(path.join(built, "lib/publisher"))
+
 // Read by integration-tests/app/medusa-config.ts when the app boots.
 process.env.HERALD_TEST_EXCHANGE = herald.exchange
 
 const PASSWORD = "first-Passw0rd!"
 let seq = 0
 const uniqueEmail = (who: string) => `${who}-${herald.suffix}-${++seq}@example.com`
+
+// Tokens are compared by hash, so that a failing assertion prints no token.
+const h = (token: string) => sha256Hex(token)
 
 function escapeRegExp(s: string) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
@@ -85,7 +94,7 @@ medusaIntegrationTestRunner({
 
       const { match } = await smtp.nextMatching(email, inviteLink)
       const emailedToken = decodeURIComponent(match[1])
-      expect(emailedToken).toBe(invite.token)
+      expect(h(emailedToken)).toBe(h(invite.token))
 
       const accepted = await acceptStatus(emailedToken, await registerInvitee(email))
       expect(accepted.status).toBe(200)
@@ -99,7 +108,7 @@ medusaIntegrationTestRunner({
       // The invite.created webhook Herald forwarded carries no token.
       const created = await receiver.next("invite.created", (d) => d.id === invite.id)
       expect(created.json.data.email).toBe(email)
-      expect(created.body).not.toContain(invite.token)
+      expect(created.body.includes(invite.token)).toBe(false)
     })
 
     it("sends Medusa's reset token by email; Medusa takes it to change the password, and the new one logs in", async () => {
@@ -129,19 +138,19 @@ medusaIntegrationTestRunner({
       expect(old.status).toBe(401)
 
       const forwarded = await receiver.next("auth.password_reset", (d) => d.entity_id === adminEmail)
-      expect(forwarded.body).not.toContain(token)
+      expect(forwarded.body.includes(token)).toBe(false)
     })
 
     it("emails a new token on Medusa's resend; Medusa refuses the old one and accepts the new", async () => {
       const email = uniqueEmail("resent")
       const { data } = await api.post("/admin/invites", { email }, adminHeaders)
       const first = decodeURIComponent((await smtp.nextMatching(email, inviteLink)).match[1])
-      expect(first).toBe(data.invite.token)
+      expect(h(first)).toBe(h(data.invite.token))
 
       const { data: resent } = await api.post(`/admin/invites/${data.invite.id}/resend`, {}, adminHeaders)
-      expect(resent.invite.token).not.toBe(first)
+      expect(h(resent.invite.token)).not.toBe(h(first))
       const second = decodeURIComponent((await smtp.nextMatching(email, inviteLink)).match[1])
-      expect(second).toBe(resent.invite.token)
+      expect(h(second)).toBe(h(resent.invite.token))
 
       const invitee = await registerInvitee(email)
       expect((await acceptStatus(first, invitee)).status).toBe(401)
@@ -150,6 +159,26 @@ medusaIntegrationTestRunner({
       expect(accepted.data.user.email).toBe(email)
 
       await receiver.next("invite.resent", (d) => d.id === data.invite.id)
+    })
+
+    it("publishes one event id when Medusa runs the subscriber twice, so Herald sends one email", async () => {
+      const email = uniqueEmail("twice")
+      const { data } = await api.post("/admin/invites", { email }, adminHeaders)
+      const invite = data.invite
+      await smtp.nextMatching(email, inviteLink)
+      const duplicatesBefore = await herald.eventCount("invite.created", "duplicate")
+      const processedBefore = await herald.eventCount("invite.created", "processed")
+
+      // What Medusa's event bus does when it retries a subscriber.
+      await heraldForwarder({
+        event: { name: "invite.created", data: { id: invite.id } },
+        container: getContainer(),
+        pluginOptions: {},
+      })
+
+      await herald.waitForEventCount("invite.created", "duplicate", duplicatesBefore + 1)
+      expect(await herald.eventCount("invite.created", "processed")).toBe(processedBefore)
+      expect(smtp.inbox.all().filter((m) => m.to.includes(email))).toHaveLength(1)
     })
 
     it("leaves nothing in Herald's dead-letter queue", async () => {

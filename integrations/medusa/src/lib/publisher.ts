@@ -14,6 +14,8 @@ type Link = {
   channel: ConfirmChannel
   /** Message ids the broker returned as unroutable, awaiting their confirm. */
   returned: Set<string>
+  /** Set once the channel or connection has closed: the next event opens a new link. */
+  closed?: boolean
   /** Why the broker closed the channel or connection, for the error thrown. */
   closedBecause?: string
 }
@@ -48,7 +50,7 @@ async function open(url: string): Promise<Link> {
   connection.on("error", (e: Error) => {
     link.closedBecause = e.message
   })
-  connection.on("close", () => forget(link as Link))
+  connection.on("close", () => drop(link))
   try {
     const channel = await connection.createConfirmChannel()
     channel.on("error", (e: Error) => {
@@ -56,7 +58,7 @@ async function open(url: string): Promise<Link> {
     })
     // A channel closes on errors such as a missing exchange; start afresh.
     channel.on("close", () => {
-      forget(link as Link)
+      drop(link)
       connection.close().catch(() => undefined)
     })
     channel.on("return", (msg) => {
@@ -66,6 +68,9 @@ async function open(url: string): Promise<Link> {
       }
     })
     link.channel = channel
+    if (link.closed) {
+      throw new Error(`Herald: the connection to RabbitMQ at ${redactUrl(url)} closed while opening: ${link.closedBecause ?? "no reason given"}`)
+    }
   } catch (e) {
     connection.close().catch(() => undefined)
     throw e
@@ -73,37 +78,37 @@ async function open(url: string): Promise<Link> {
   return link as Link
 }
 
-function forget(link: Link) {
-  if (current) {
-    current.link.then(
-      (l) => {
-        if (l === link && current?.url === link.url) {
-          current = null
-        }
-      },
-      () => undefined
-    )
-  }
+function drop(link: Partial<Link>) {
+  link.closed = true
 }
 
-function linkFor(url: string): Promise<Link> {
+async function linkFor(url: string): Promise<Link> {
   if (current && current.url === url) {
-    return current.link
-  }
-  if (current) {
-    const stale = current.link
-    stale.then((l) => l.connection.close()).catch(() => undefined)
-  }
-  const link = open(url)
-  const entry = { url, link }
-  current = entry
-  // A failed open is not cached: the next event tries again.
-  link.catch(() => {
+    const entry = current
+    const link = await entry.link.catch(() => undefined)
+    if (link && !link.closed) {
+      return link
+    }
     if (current === entry) {
       current = null
     }
-  })
-  return link
+  }
+  if (current) {
+    // Another URL than before (options changed): retire the old connection.
+    current.link.then((l) => l.connection.close()).catch(() => undefined)
+    current = null
+  }
+  const entry = { url, link: open(url) }
+  current = entry
+  try {
+    return await entry.link
+  } catch (e) {
+    // A failed open is not kept: the next event tries again.
+    if (current === entry) {
+      current = null
+    }
+    throw e
+  }
 }
 
 /**

@@ -134,6 +134,28 @@ export class HeraldProcess {
     return json.secret
   }
 
+  /** `herald_events_total{type, outcome}` from /metrics. */
+  async eventCount(type: string, outcome: string): Promise<number> {
+    const text = await (await fetch(`${this.baseUrl}/metrics`)).text()
+    let total = 0
+    for (const line of text.split("\n")) {
+      if (
+        line.startsWith("herald_events_total{") &&
+        line.includes(`type="${type}"`) &&
+        line.includes(`outcome="${outcome}"`)
+      ) {
+        total += Number(line.trim().split(/\s+/).pop())
+      }
+    }
+    return total
+  }
+
+  async waitForEventCount(type: string, outcome: string, atLeast: number): Promise<void> {
+    await waitUntil(`${atLeast} ${outcome} ${type} in herald_events_total`, async () =>
+      (await this.eventCount(type, outcome)) >= atLeast
+    )
+  }
+
   /** How many events Herald dead-lettered. */
   async deadLetterCount(): Promise<number> {
     const conn = await connect(AMQP_URL)
