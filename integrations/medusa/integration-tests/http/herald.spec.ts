@@ -58,17 +58,19 @@ medusaIntegrationTestRunner({
     let adminEmail = ""
     let adminHeaders: { headers: Record<string, string> } = { headers: {} }
 
+    async function createUser(email: string): Promise<string> {
+      const { data: registered } = await api.post("/auth/user/emailpass/register", { email, password: PASSWORD })
+      const { auth_identity_id } = jwtDecode<{ auth_identity_id: string }>(registered.token)
+      const { result } = await createUserAccountWorkflow(getContainer()).run({
+        input: { authIdentityId: auth_identity_id, userData: { email } },
+      })
+      return result.id
+    }
+
     // The runner restores the database before each case: the admin is created anew.
     beforeEach(async () => {
       adminEmail = uniqueEmail("admin")
-      const { data: registered } = await api.post("/auth/user/emailpass/register", {
-        email: adminEmail,
-        password: PASSWORD,
-      })
-      const { auth_identity_id } = jwtDecode<{ auth_identity_id: string }>(registered.token)
-      await createUserAccountWorkflow(getContainer()).run({
-        input: { authIdentityId: auth_identity_id, userData: { email: adminEmail } },
-      })
+      await createUser(adminEmail)
       const { data: login } = await api.post("/auth/user/emailpass", { email: adminEmail, password: PASSWORD })
       adminHeaders = { headers: { authorization: `Bearer ${login.token}` } }
     })
@@ -179,6 +181,25 @@ medusaIntegrationTestRunner({
       await herald.waitForEventCount("invite.created", "duplicate", duplicatesBefore + 1)
       expect(await herald.eventCount("invite.created", "processed")).toBe(processedBefore)
       expect(smtp.inbox.all().filter((m) => m.to.includes(email))).toHaveLength(1)
+    })
+
+    it("forwards each user.updated, and user.deleted with the deleted user's address", async () => {
+      const email = uniqueEmail("member")
+      const id = await createUser(email)
+      const created = await receiver.next("user.created", (d) => d.id === id)
+      expect(created.json.data.email).toBe(email)
+
+      await api.post(`/admin/users/${id}`, { first_name: "Augusta" }, adminHeaders)
+      const first = await receiver.next("user.updated", (d) => d.id === id)
+      await api.post(`/admin/users/${id}`, { first_name: "Ada" }, adminHeaders)
+      const second = await receiver.next("user.updated", (d) => d.id === id)
+      // Two updates are two occurrences (their updated_at differ), not one event sent twice.
+      expect(second.headers["webhook-id"]).not.toBe(first.headers["webhook-id"])
+
+      const res = await api.delete(`/admin/users/${id}`, adminHeaders)
+      expect(res.data).toMatchObject({ id, deleted: true })
+      const deleted = await receiver.next("user.deleted", (d) => d.id === id)
+      expect(deleted.json.data.email).toBe(email)
     })
 
     it("leaves nothing in Herald's dead-letter queue", async () => {
