@@ -1,0 +1,5 @@
+export { HERALD_EVENTS, type HeraldEventName, jwtExpiry, outgoingFor } from "./events"
+export { cloudEvent, eventId, type CloudEvent } from "./cloud-event"
+export { resolveOptions, type HeraldPluginOptions } from "./options"
+export { publish, closeConnection } from "./publisher"
+export { forwardToHerald } from "./forward"
