@@ -17,14 +17,16 @@
 //! - `cli`, `commands`: the `herald` command line and what each command does.
 //! - `settings`: every setting, flag and environment variable, parsed at start-up.
 //! - `app`: start-up (database, migrations, topology) and the worker's lifetime.
-//! - `intake`: the AMQP side: topology, consumer, envelope parsing, dead letters, publishing.
+//! - `intake`: the AMQP side: topology, consumer (and its live `BrokerStatus`), envelope
+//!   parsing, the batch with its one-at-a-time fallback, dead letters, publishing.
 //! - `events`: one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
 //! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
-//! - `relay`: events Herald publishes itself (`invite.accepted`), via `event_outbox`.
-//! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, migrations.
-//! - `error`: rejected forever versus retry later.
+//! - `relay`: events Herald publishes itself (`invite.accepted`), via leased `event_outbox` rows.
+//! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, held
+//!   rows, peer text made recordable, migrations.
+//! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
 

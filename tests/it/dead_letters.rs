@@ -217,3 +217,24 @@ async fn replay_takes_at_most_the_limit_and_each_message_once() {
     );
     wait_until("all back", || async { app.queue_len(&dlq).await == 3 }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_outlives_the_events_own_expiration() {
+    let app = TestApp::spawn().await;
+    // The event may sit in Herald's queue for a minute; its dead letter
+    // waits for an operator however long that takes.
+    let props = with_id("short-lived").with_expiration("60000".into());
+    app.publish_raw("user.created", b"{not json", props).await;
+    let dlq = app.settings.dead_letter_name();
+    wait_until("dead letter", || async { app.queue_len(&dlq).await == 1 }).await;
+    let dead = app.take_dead_letters().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].properties.message_id().as_ref().unwrap().as_str(),
+        "short-lived"
+    );
+    assert!(
+        dead[0].properties.expiration().is_none(),
+        "the dead letter carries no expiration"
+    );
+}
