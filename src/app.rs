@@ -6,13 +6,9 @@ use crate::events::Context;
 use crate::settings::Settings;
 use crate::{intake, retry, store};
 use anyhow::Context as _;
-use sqlx::migrate::MigrateDatabase;
-use sqlx::{PgPool, Postgres};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-/// Connections for commands, migrations and the consumer's one transaction
-/// at a time.
-const ADMIN_POOL: u32 = 2;
 /// Connections for the HTTP API and probes: a flood of requests waits here,
 /// never for the worker's connections.
 const HTTP_POOL: u32 = 4;
@@ -26,24 +22,7 @@ fn dispatch_pool_size(settings: &Settings) -> u32 {
 /// Creates the database if it does not exist yet, then applies pending
 /// migrations (under sqlx's advisory lock, so concurrent replicas are safe).
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
-    let url = settings.database_url.as_str();
-    if !Postgres::database_exists(url)
-        .await
-        .context("connecting to PostgreSQL")?
-    {
-        // Another replica may win the race; only its absence afterwards is an error.
-        if let Err(e) = Postgres::create_database(url).await
-            && !Postgres::database_exists(url).await?
-        {
-            return Err(e).context("creating the database");
-        }
-    }
-    let pool = store::pool(url, ADMIN_POOL)?;
-    store::MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying migrations")?;
-    Ok(pool)
+    store::prepare_database(&settings.database_url, store::ADMIN_POOL).await
 }
 
 /// Declares the exchange, Herald's queue and the dead-letter queue.

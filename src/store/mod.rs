@@ -1,6 +1,7 @@
 //! What the handlers write: the event-id dedupe, email outbox rows, and the
 //! key that seals a token while its email waits to be sent.
 
+mod database;
 pub mod held;
 mod outbox;
 mod processed;
@@ -8,6 +9,7 @@ mod recordable;
 mod secret_key;
 pub mod wake;
 
+pub use database::{ADMIN_POOL, prepare_database};
 pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_email};
 pub use processed::record_event;
 pub use recordable::recordable;
