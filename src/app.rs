@@ -102,14 +102,12 @@ pub async fn run_with_listener(
         settings: email_settings,
     });
     tasks.spawn(emails.run(cancel.clone()));
-    let relay_wake = std::sync::Arc::new(tokio::sync::Notify::new());
     tasks.spawn(crate::relay::run(
         settings.clone(),
         pool.clone(),
-        relay_wake.clone(),
         cancel.clone(),
     ));
-    let state = crate::http::AppState::new(http_pool.clone(), &settings, relay_wake, broker);
+    let state = crate::http::AppState::new(http_pool.clone(), &settings, broker);
     let router = crate::http::router(state, settings.api_token.as_deref());
     tasks.spawn(crate::http::serve(listener, router, cancel.clone()));
     {

@@ -14,15 +14,13 @@ use super::retry_delay::retry_delay;
 use super::ssrf;
 use crate::retry;
 use crate::settings::Settings;
-use crate::store::held::Held;
+use crate::store::runner;
 use crate::store::wake::Wake;
 use anyhow::Context as _;
 use chrono::Utc;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -72,59 +70,27 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     let dispatcher = Arc::new(Dispatcher::new(settings, pool.clone())?);
-    let semaphore = Arc::new(Semaphore::new(usize::from(settings.webhook_concurrency)));
-    let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
-    let mut in_flight = JoinSet::new();
-    let mut backoff = retry::backoff();
-    let held = Held::new("webhook");
-    loop {
-        while in_flight.try_join_next().is_some() {}
-        let first = tokio::select! {
-            permit = semaphore.clone().acquire_owned() => permit?,
-            _ = cancel.cancelled() => break,
-        };
-        let mut permits = vec![first];
-        while let Ok(permit) = semaphore.clone().try_acquire_owned() {
-            permits.push(permit);
-        }
-        let wanted = permits.len();
-        let claimed = match dispatcher.claim(wanted, &held.snapshot()).await {
-            Ok(rows) => {
-                backoff = retry::backoff();
-                rows
-            }
-            Err(e) => {
-                drop(permits);
-                tracing::warn!(error = %e, "claiming webhook deliveries failed; retrying");
-                if !retry::pause(backoff.next(), cancel).await {
-                    break;
-                }
-                continue;
-            }
-        };
-        let all_busy = claimed.len() == wanted;
-        for row in claimed {
-            let permit = permits.pop().expect("one permit per claimed row");
-            let (dispatcher, hold) = (dispatcher.clone(), held.hold(row.id));
-            let cancel = cancel.clone();
-            in_flight.spawn(async move {
-                dispatcher.deliver(row, &cancel).await;
-                drop((permit, hold));
-            });
-        }
-        drop(permits);
-        if !all_busy {
-            // Fewer due rows than free slots, or an endpoint at its cap: new
-            // work, or an attempt ending (which frees its endpoint a slot).
-            tokio::select! {
-                _ = wake.wait(cancel) => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-            }
-        }
-    }
-    // In-flight attempts are bounded by the timeout: let them finish and record.
-    while in_flight.join_next().await.is_some() {}
+    let wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
+    let concurrency = usize::from(settings.webhook_concurrency);
+    runner::run(dispatcher, concurrency, wake, cancel.clone()).await;
     Ok(())
+}
+
+impl runner::Dispatch for Dispatcher {
+    type Row = Claimed;
+    const KIND: &'static str = "webhook";
+
+    fn row_id(row: &Claimed) -> Uuid {
+        row.id
+    }
+
+    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
+        self.lease_due(limit, held).await
+    }
+
+    async fn deliver(&self, row: Claimed, cancel: CancellationToken) {
+        self.send_and_record(row, &cancel).await
+    }
 }
 
 impl Dispatcher {
@@ -159,7 +125,7 @@ impl Dispatcher {
     /// take turns under one advisory lock, so each counts the live leases of
     /// the claims before it. Locked rows are skipped, so replicas never claim
     /// the same row, and so are rows this worker still `held`.
-    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
+    async fn lease_due(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CLAIM_LOCK)
@@ -202,7 +168,7 @@ impl Dispatcher {
         Ok(rows)
     }
 
-    async fn deliver(&self, row: Claimed, cancel: &CancellationToken) {
+    async fn send_and_record(&self, row: Claimed, cancel: &CancellationToken) {
         let attempted_at = Utc::now();
         let attempt = self.attempt(&row).await;
         let verdict = self.judge(&row, &attempt);
