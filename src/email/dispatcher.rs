@@ -3,12 +3,12 @@
 //! work), renders and sends each outside any transaction with bounded
 //! concurrency, and records how it went.
 
-use super::attempts::{self, Attempt, Claimed, Next};
+use super::attempts::{self, Attempt, Claimed, Next, Record};
 use super::mailer::{Mailer, SendOutcome};
 use super::rate_limit::{self, LIMITED};
 use super::{Templates, message, render_context};
-use crate::retry;
 use crate::settings::{RateLimit, Schedule, Settings};
+use crate::store::recorder::{Recorder, WriteBatch};
 use crate::store::runner::{self, Dispatch};
 use crate::store::wake::Wake;
 use crate::store::{EMAIL_WAKE_CHANNEL, SecretKey};
@@ -71,11 +71,20 @@ impl EmailDispatcher {
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) -> anyhow::Result<()> {
         let wake = Wake::listen(&self.pool, EMAIL_WAKE_CHANNEL, self.settings.poll).await;
         let concurrency = self.settings.concurrency;
-        runner::run(self, concurrency, wake, cancel).await;
+        let writer = Records(self.pool.clone());
+        let (recorder, recording) =
+            Recorder::start("recording email attempts", writer, cancel.clone());
+        let running = Arc::new(Running {
+            emails: self,
+            recorder,
+        });
+        runner::run(running, concurrency, wake, cancel).await;
+        // Every send has handed in its record; the recorder ends once written.
+        recording.await?;
         Ok(())
     }
 
-    async fn send_and_record(&self, row: Claimed, cancel: &CancellationToken) {
+    async fn send_and_record(&self, row: Claimed, recorder: &Recorder<Record>) {
         let span = tracing::info_span!("email", outbox.id = %row.id, template = %row.template, attempt = row.attempts);
         async {
             let (attempt, next) = self.attempt(&row).await;
@@ -95,10 +104,14 @@ impl EmailDispatcher {
             } else {
                 tracing::warn!(outcome = counter, detail = %attempt.detail, "email not sent");
             }
-            retry::until_recorded("recording the email attempt", cancel, || {
-                attempts::record(&self.pool, row.id, row.attempts, &attempt, &next)
-            })
-            .await;
+            recorder
+                .record(Record {
+                    id: row.id,
+                    attempt_no: row.attempts,
+                    attempt,
+                    next,
+                })
+                .await;
         }
         .instrument(span)
         .await
@@ -188,7 +201,14 @@ impl EmailDispatcher {
     }
 }
 
-impl Dispatch for EmailDispatcher {
+/// The dispatcher while it runs, with the recorder its sends hand their
+/// outcomes to.
+struct Running {
+    emails: Arc<EmailDispatcher>,
+    recorder: Recorder<Record>,
+}
+
+impl Dispatch for Running {
     type Row = Claimed;
     const KIND: &'static str = "email";
 
@@ -198,11 +218,21 @@ impl Dispatch for EmailDispatcher {
 
     async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        attempts::claim(&self.pool, limit, self.settings.lease, held).await
+        let emails = &self.emails;
+        attempts::claim(&emails.pool, limit, emails.settings.lease, held).await
     }
 
-    async fn deliver(&self, row: Claimed, cancel: CancellationToken) {
-        self.send_and_record(row, &cancel).await
+    async fn deliver(&self, row: Claimed, _cancel: CancellationToken) {
+        self.emails.send_and_record(row, &self.recorder).await
+    }
+}
+
+/// Writes email attempts in batches.
+struct Records(PgPool);
+
+impl WriteBatch<Record> for Records {
+    async fn write(&self, batch: &[Record]) -> sqlx::Result<()> {
+        attempts::record_many(&self.0, batch).await
     }
 }
 

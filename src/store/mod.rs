@@ -6,6 +6,7 @@ pub mod held;
 mod outbox;
 mod processed;
 mod recordable;
+pub mod recorder;
 pub mod runner;
 mod secret_key;
 pub mod wake;
