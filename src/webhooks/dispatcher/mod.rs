@@ -6,14 +6,14 @@
 mod record;
 mod send;
 
-use record::labels;
+use record::{Record, Records, labels};
 use send::Attempt;
 
 use super::fan_out::WAKE_CHANNEL;
 use super::retry_delay::retry_delay;
 use super::ssrf;
-use crate::retry;
 use crate::settings::Settings;
+use crate::store::recorder::Recorder;
 use crate::store::runner;
 use crate::store::wake::Wake;
 use anyhow::Context as _;
@@ -22,7 +22,6 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use uuid::Uuid;
 
 /// How often due rows are looked for when no fan-out wakes the dispatcher
@@ -41,7 +40,6 @@ struct Dispatcher {
     timeout: Duration,
     lease: Duration,
     per_endpoint: i64,
-    disable_after: Duration,
     allow_private: bool,
 }
 
@@ -69,14 +67,33 @@ pub async fn run(
     pool: &PgPool,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let dispatcher = Arc::new(Dispatcher::new(settings, pool.clone())?);
+    let dispatcher = Dispatcher::new(settings, pool.clone())?;
     let wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
     let concurrency = usize::from(settings.webhook_concurrency);
-    runner::run(dispatcher, concurrency, wake, cancel.clone()).await;
+    let records = Records {
+        pool: pool.clone(),
+        disable_after: settings.webhook_disable_after,
+    };
+    let (recorder, recording) =
+        Recorder::start("recording webhook attempts", records, cancel.clone());
+    let running = Arc::new(Running {
+        dispatcher,
+        recorder,
+    });
+    runner::run(running, concurrency, wake, cancel.clone()).await;
+    // Every attempt has handed in its record; the recorder ends once written.
+    recording.await?;
     Ok(())
 }
 
-impl runner::Dispatch for Dispatcher {
+/// The dispatcher while it runs, with the recorder its attempts hand their
+/// outcomes to.
+struct Running {
+    dispatcher: Dispatcher,
+    recorder: Recorder<Record>,
+}
+
+impl runner::Dispatch for Running {
     type Row = Claimed;
     const KIND: &'static str = "webhook";
 
@@ -85,11 +102,14 @@ impl runner::Dispatch for Dispatcher {
     }
 
     async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
-        self.lease_due(limit, held).await
+        self.dispatcher.lease_due(limit, held).await
     }
 
-    async fn deliver(&self, row: Claimed, cancel: CancellationToken) {
-        self.send_and_record(row, &cancel).await
+    async fn deliver(&self, row: Claimed, _cancel: CancellationToken) {
+        let record = self.dispatcher.attempt_and_judge(row).await;
+        // Unrecorded, the delivery would be sent again once its lease lapsed
+        // (by another worker; this one holds the row until then).
+        self.recorder.record(record).await
     }
 }
 
@@ -115,7 +135,6 @@ impl Dispatcher {
             lease: settings.webhook_timeout + LEASE_MARGIN,
             // One slow endpoint may hold at most a quarter of the slots.
             per_endpoint: i64::from(settings.webhook_per_endpoint()),
-            disable_after: settings.webhook_disable_after,
             allow_private: settings.webhook_allow_private,
         })
     }
@@ -168,7 +187,8 @@ impl Dispatcher {
         Ok(rows)
     }
 
-    async fn send_and_record(&self, row: Claimed, cancel: &CancellationToken) {
+    /// Makes one attempt and judges it: what is to be recorded.
+    async fn attempt_and_judge(&self, row: Claimed) -> Record {
         let attempted_at = Utc::now();
         let attempt = self.attempt(&row).await;
         let verdict = self.judge(&row, &attempt);
@@ -184,13 +204,7 @@ impl Dispatcher {
             status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
             error = attempt.error.as_deref(), outcome, "webhook attempt"
         );
-        // Unrecorded, the delivery would be sent again once its lease lapsed
-        // (by another worker; this one holds the row until then).
-        retry::until_recorded("recording the webhook attempt", cancel, || {
-            self.record(&row, attempted_at, &attempt, &verdict)
-        })
-        .instrument(tracing::warn_span!("webhook", delivery.id = %row.id))
-        .await;
+        Record::new(&row, attempted_at, attempt, verdict)
     }
 
     fn judge(&self, row: &Claimed, attempt: &Attempt) -> Verdict {
