@@ -156,8 +156,18 @@ pub async fn apply(
     if !store::record_event(conn, &envelope.id, &envelope.event_type).await? {
         return Ok(Outcome::Duplicate);
     }
-    event.apply(conn, meta, ctx).await?;
+    apply_effects(conn, ctx, meta, event).await?;
     Ok(Outcome::Processed)
+}
+
+/// The event's effects alone, for a caller that has recorded its id.
+pub async fn apply_effects(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    meta: &Meta<'_>,
+    event: &Event,
+) -> Result<(), HandleError> {
+    event.apply(conn, meta, ctx).await
 }
 
 /// Deserializes a kind's `data`; a refusal names the field it is about

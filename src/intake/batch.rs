@@ -1,13 +1,19 @@
-//! A prefetch window of events applied in one PostgreSQL transaction: each
-//! event under its own savepoint, so one the database refuses is rolled back
-//! alone and dead-lettered while the others commit, with one commit for all.
+//! A prefetch window of events applied in one PostgreSQL transaction, with
+//! one commit for all and a fixed number of statements besides each
+//! event's own: the window's ids recorded in one statement, the webhook
+//! subscribers read once, the dispatchers woken once.
 //!
-//! Should the commit itself be refused for anything but a passing fault (a
-//! deferred check, say), the window is applied again one event per
-//! transaction, so the refusal lands on the event that caused it.
+//! Should an event be refused, the window is rolled back and applied again
+//! with a savepoint per event, so the refused one is rolled back alone and
+//! dead-lettered while the others commit. Should the commit itself be
+//! refused for anything but a passing fault (a deferred check, say), the
+//! window is applied once more one event per transaction, so the refusal
+//! lands on the event that caused it.
 
 use crate::error::{self, HandleError, Rejection};
 use crate::events::{self, Context, Envelope, Event, Meta, Outcome};
+use crate::store::{self, wake};
+use crate::webhooks::{self, Subscribers};
 use sqlx::{Acquire, PgConnection, PgPool};
 
 /// An event as it came off the queue: parsed, or why it cannot be.
@@ -20,22 +26,30 @@ pub type Outcomes = Vec<Result<Outcome, Rejection>>;
 /// item, in order. `Err` is a passing fault: the window may be tried again
 /// whole (what did commit is skipped then by the dedupe).
 pub async fn apply(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::Result<Outcomes> {
-    match apply_together(pool, ctx, items).await {
-        Ok(outcomes) => Ok(outcomes),
-        Err(Refused::Passing(e)) => Err(e),
-        Err(Refused::Commit(reason)) => {
-            tracing::warn!(
-                reason,
-                events = items.len(),
-                "the window's commit was refused; applying its events one at a time"
-            );
-            apply_each(pool, ctx, items).await
+    let refused = match apply_set(pool, ctx, items).await {
+        Ok(outcomes) => return Ok(outcomes),
+        Err(Refused::Passing(e)) => return Err(e),
+        Err(Refused::Event | Refused::Commit(_)) => {
+            match apply_with_savepoints(pool, ctx, items).await {
+                Ok(outcomes) => return Ok(outcomes),
+                Err(Refused::Passing(e)) => return Err(e),
+                Err(Refused::Event) => unreachable!("savepoints keep a refused event apart"),
+                Err(Refused::Commit(reason)) => reason,
+            }
         }
-    }
+    };
+    tracing::warn!(
+        reason = refused,
+        events = items.len(),
+        "the window's commit was refused; applying its events one at a time"
+    );
+    apply_each(pool, ctx, items).await
 }
 
 enum Refused {
     Passing(anyhow::Error),
+    /// An event of the window was refused (only without savepoints).
+    Event,
     /// The commit was refused for the content of some event in the window.
     Commit(String),
 }
@@ -46,12 +60,51 @@ impl From<sqlx::Error> for Refused {
     }
 }
 
-async fn apply_together(
+/// The common case: every event accepted, one transaction, no savepoints.
+async fn apply_set(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> Result<Outcomes, Refused> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<_> = items
+        .iter()
+        .flatten()
+        .map(|(envelope, _)| (&envelope.id, envelope.event_type.as_str()))
+        .collect();
+    let mut new = store::record_events(&mut tx, &ids).await?;
+    let subscribers = Subscribers::load(&mut tx).await?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for item in items {
+        let (envelope, event) = match item {
+            Ok(parsed) => parsed,
+            Err(rejection) => {
+                outcomes.push(Err(rejection.clone()));
+                continue;
+            }
+        };
+        // The first of the window's deliveries with a new id applies it.
+        if !new.remove(envelope.id.as_str()) {
+            outcomes.push(Ok(Outcome::Duplicate));
+            continue;
+        }
+        let meta = Meta::of(envelope);
+        match events::apply_effects(&mut tx, ctx, &meta, event).await {
+            Ok(()) => {}
+            Err(HandleError::Reject(_)) => return Err(Refused::Event),
+            Err(HandleError::Transient(e)) => return Err(Refused::Passing(e)),
+        }
+        webhooks::fan_out(&mut tx, &meta, &subscribers).await?;
+        outcomes.push(Ok(Outcome::Processed));
+    }
+    commit(tx, &outcomes).await?;
+    Ok(outcomes)
+}
+
+/// The fallback: a savepoint per event.
+async fn apply_with_savepoints(
     pool: &PgPool,
     ctx: &Context,
     items: &[Parsed],
 ) -> Result<Outcomes, Refused> {
     let mut tx = pool.begin().await?;
+    let subscribers = Subscribers::load(&mut tx).await?;
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
         let (envelope, event) = match item {
@@ -62,7 +115,7 @@ async fn apply_together(
             }
         };
         let mut savepoint = (&mut *tx).begin().await?;
-        match apply_one(&mut savepoint, ctx, envelope, event).await {
+        match apply_one(&mut savepoint, ctx, envelope, event, &subscribers).await {
             Ok(outcome) => {
                 savepoint.commit().await?;
                 outcomes.push(Ok(outcome));
@@ -75,14 +128,32 @@ async fn apply_together(
             Err(HandleError::Transient(e)) => return Err(Refused::Passing(e)),
         }
     }
+    commit(tx, &outcomes).await?;
+    Ok(outcomes)
+}
+
+/// Wakes the dispatchers (PostgreSQL sends it at commit) when something was
+/// processed, then commits.
+async fn commit(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    outcomes: &Outcomes,
+) -> Result<(), Refused> {
+    if outcomes.contains(&Ok(Outcome::Processed)) {
+        wake_dispatchers(&mut tx).await?;
+    }
     match tx.commit().await {
-        Ok(()) => Ok(outcomes),
+        Ok(()) => Ok(()),
         Err(e) if error::is_passing(&e) => Err(Refused::Passing(e.into())),
         Err(e) => Err(Refused::Commit(error::refusal(&e))),
     }
 }
 
-/// The fallback: each event in a transaction of its own.
+async fn wake_dispatchers(conn: &mut PgConnection) -> sqlx::Result<()> {
+    wake::notify(conn, store::EMAIL_WAKE_CHANNEL).await?;
+    wake::notify(conn, webhooks::WAKE_CHANNEL).await
+}
+
+/// The last resort: each event in a transaction of its own.
 async fn apply_each(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::Result<Outcomes> {
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
@@ -105,11 +176,12 @@ async fn apply_one(
     ctx: &Context,
     envelope: &Envelope,
     event: &Event,
+    subscribers: &Subscribers,
 ) -> Result<Outcome, HandleError> {
     let meta = Meta::of(envelope);
     let outcome = events::apply(conn, ctx, &meta, event).await?;
     if outcome == Outcome::Processed {
-        crate::webhooks::fan_out(conn, &meta).await?;
+        webhooks::fan_out(conn, &meta, subscribers).await?;
     }
     Ok(outcome)
 }
@@ -122,7 +194,11 @@ async fn apply_alone(
     event: &Event,
 ) -> Result<Outcome, HandleError> {
     let mut tx = pool.begin().await?;
-    let outcome = apply_one(&mut tx, ctx, envelope, event).await?;
+    let subscribers = Subscribers::load(&mut tx).await?;
+    let outcome = apply_one(&mut tx, ctx, envelope, event, &subscribers).await?;
+    if outcome == Outcome::Processed {
+        wake_dispatchers(&mut tx).await?;
+    }
     tx.commit().await?;
     Ok(outcome)
 }

@@ -13,7 +13,7 @@ pub mod wake;
 
 pub use database::{ADMIN_POOL, prepare_database};
 pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_email};
-pub use processed::record_event;
+pub use processed::{record_event, record_events};
 pub use recordable::recordable;
 pub use secret_key::SecretKey;
 

@@ -57,6 +57,6 @@ pub async fn insert_email(
     .bind(sealed)
     .execute(&mut *conn)
     .await?;
-    super::wake::notify(conn, EMAIL_WAKE_CHANNEL).await?;
+    // The caller wakes the dispatcher once for its whole transaction.
     Ok(id)
 }

@@ -19,19 +19,41 @@ const INVITE_EVENTS: [&str; 4] = [
     "invite.deleted",
 ];
 
-pub async fn fan_out(conn: &mut PgConnection, meta: &Meta<'_>) -> sqlx::Result<()> {
+/// The enabled endpoints and the types each subscribes to (none: every
+/// type), read once for a window of events. KEY SHARE holds off an
+/// endpoint's removal until the transaction ends, and skips one removed
+/// since it began: its delivery rows always have their endpoint, so a
+/// removal never makes a valid event look refused.
+pub struct Subscribers(Vec<(Uuid, Vec<String>)>);
+
+impl Subscribers {
+    pub async fn load(conn: &mut PgConnection) -> sqlx::Result<Self> {
+        let rows = sqlx::query_as(
+            "SELECT id, event_types FROM webhook_endpoints WHERE enabled FOR KEY SHARE",
+        )
+        .fetch_all(conn)
+        .await?;
+        Ok(Subscribers(rows))
+    }
+
+    fn of(&self, event_type: &str) -> Vec<Uuid> {
+        self.0
+            .iter()
+            .filter(|(_, types)| types.is_empty() || types.iter().any(|t| t == event_type))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+/// One delivery row per subscribed endpoint, in the event's transaction.
+/// The caller wakes the dispatcher once for its whole transaction.
+pub async fn fan_out(
+    conn: &mut PgConnection,
+    meta: &Meta<'_>,
+    subscribers: &Subscribers,
+) -> sqlx::Result<()> {
     let envelope = meta.envelope;
-    // KEY SHARE holds off an endpoint's removal until this transaction ends,
-    // and skips one removed since it began: its delivery rows always have
-    // their endpoint, so a removal never makes a valid event look refused.
-    let endpoints: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM webhook_endpoints
-         WHERE enabled AND (cardinality(event_types) = 0 OR $1 = ANY(event_types))
-         FOR KEY SHARE",
-    )
-    .bind(&envelope.event_type)
-    .fetch_all(&mut *conn)
-    .await?;
+    let endpoints = subscribers.of(&envelope.event_type);
     if endpoints.is_empty() {
         return Ok(());
     }
@@ -54,7 +76,7 @@ pub async fn fan_out(conn: &mut PgConnection, meta: &Meta<'_>) -> sqlx::Result<(
     .bind(&body)
     .execute(&mut *conn)
     .await?;
-    crate::store::wake::notify(conn, WAKE_CHANNEL).await
+    Ok(())
 }
 
 /// The invite as the handler left it; `expired` for a pending invite past its expiry.

@@ -17,4 +17,4 @@ pub mod retry_delay;
 pub mod signing;
 pub mod ssrf;
 
-pub use fan_out::fan_out;
+pub use fan_out::{Subscribers, WAKE_CHANNEL, fan_out};
