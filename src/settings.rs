@@ -57,7 +57,7 @@ pub struct Settings {
           default_value = "1h", value_parser = ttl)]
     pub reset_ttl: Duration,
 
-    /// 32 bytes, standard base64, sealing tokens in the email outbox until sent.
+    /// 32 bytes, standard base64: seals tokens of unsent emails and webhook endpoint secrets.
     #[arg(
         long,
         env = "HERALD_SECRET_KEY",
@@ -66,6 +66,16 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub secret_key: Option<String>,
+
+    /// Older keys, comma-separated, used only to open what they sealed.
+    #[arg(
+        long,
+        env = "HERALD_SECRET_KEY_PREVIOUS",
+        global = true,
+        value_name = "HERALD_SECRET_KEY_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub secret_key_previous: Option<String>,
 
     /// `pretty` or `json`; by default pretty on a terminal, JSON otherwise.
     #[arg(
@@ -113,7 +123,7 @@ pub struct Settings {
     )]
     pub http_addr: SocketAddr,
 
-    /// Bearer token for `/v1`.
+    /// Bearer token for `/v1`, at least 32 characters.
     #[arg(
         long,
         env = "HERALD_API_TOKEN",
@@ -184,6 +194,9 @@ pub struct Settings {
     pub webhook_concurrency: u16,
 }
 
+/// The shortest `HERALD_API_TOKEN` accepted.
+pub const MIN_API_TOKEN_CHARS: usize = 32;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -216,7 +229,28 @@ impl Settings {
                 "HERALD_SECRET_KEY is not set: generate one with `openssl rand -base64 32`"
             )
         })?;
-        SecretKey::from_base64(raw).map_err(|e| anyhow::anyhow!("HERALD_SECRET_KEY: {e}"))
+        let key =
+            SecretKey::from_base64(raw).map_err(|e| anyhow::anyhow!("HERALD_SECRET_KEY: {e}"))?;
+        match self.secret_key_previous.as_deref() {
+            Some(previous) => key
+                .with_previous(previous)
+                .map_err(|e| anyhow::anyhow!("HERALD_SECRET_KEY_PREVIOUS: {e}")),
+            None => Ok(key),
+        }
+    }
+
+    /// `HERALD_API_TOKEN`, when set, is long enough not to be guessed
+    /// (checked here, not by clap, whose error would echo it).
+    pub fn check_api_token(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.api_token
+            && token.chars().count() < MIN_API_TOKEN_CHARS
+        {
+            anyhow::bail!(
+                "HERALD_API_TOKEN: too short ({} characters, at least {MIN_API_TOKEN_CHARS}); generate one with `openssl rand -hex 32`",
+                token.chars().count()
+            );
+        }
+        Ok(())
     }
 
     /// The URLs are kept as strings (they may hold passwords, which clap

@@ -11,7 +11,7 @@ use crate::retry;
 use crate::settings::{RateLimit, Schedule, Settings};
 use crate::store::held::Held;
 use crate::store::wake::Wake;
-use crate::store::{EMAIL_WAKE_CHANNEL, SecretKey};
+use crate::store::{EMAIL_WAKE_CHANNEL, OpenError, Place, SecretKey};
 use anyhow::Context as _;
 use lettre::message::Mailbox;
 use sqlx::PgPool;
@@ -27,6 +27,8 @@ use tracing::Instrument;
 const POLL: Duration = Duration::from_millis(250);
 /// Longest wait between tries while the SMTP server cannot be reached.
 const UNREACHABLE_MAX_DELAY: Duration = Duration::from_secs(30);
+/// Longest wait between tries of an email no configured key opens.
+const UNDECRYPTABLE_MAX_DELAY: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct EmailSettings {
@@ -155,10 +157,29 @@ impl EmailDispatcher {
     }
 
     async fn attempt(&self, row: &Claimed) -> (Attempt, Next) {
+        let place = Place::Email {
+            row: row.id,
+            recipient: &row.recipient,
+            template: &row.template,
+        };
         let token = match &row.token_sealed {
-            Some(sealed) => match self.key.open(sealed, row.id) {
+            Some(sealed) => match self.key.open_token(sealed, &place) {
                 Ok(token) => Some(token),
-                Err(e) => return finish("invalid", None, e, "failed"),
+                // The key that sealed it is missing (a rotation without
+                // HERALD_SECRET_KEY_PREVIOUS, a replica with the wrong key):
+                // the email waits, token kept, until that key is configured.
+                Err(e @ OpenError::NoKey) => {
+                    metrics::counter!("herald_emails_undecryptable_total").increment(1);
+                    tracing::error!(outbox.id = %row.id, "email waits: {e}");
+                    let exp =
+                        Duration::from_millis(200).saturating_mul(1 << row.attempts.clamp(0, 16));
+                    let next = Next::Retry {
+                        delay: jitter(exp.min(UNDECRYPTABLE_MAX_DELAY)),
+                        used_retry: false,
+                    };
+                    return (attempt("undecryptable", None, e.to_string()), next);
+                }
+                Err(e) => return finish("invalid", None, e.to_string(), "failed"),
             },
             None if row.template != "welcome" => {
                 return finish(

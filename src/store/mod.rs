@@ -5,13 +5,13 @@ pub mod held;
 mod outbox;
 mod processed;
 mod recordable;
-mod secret_key;
+pub mod secret_key;
 pub mod wake;
 
 pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_email};
 pub use processed::record_event;
 pub use recordable::recordable;
-pub use secret_key::SecretKey;
+pub use secret_key::{OpenError, Place, SecretKey};
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -1,4 +1,5 @@
 use super::SecretKey;
+use super::secret_key::Place;
 use crate::domain::{EmailAddress, EventId, Token};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -42,7 +43,12 @@ pub async fn insert_email(
     email: NewEmail<'_>,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    let sealed = email.token.map(|t| key.seal(t, id));
+    let place = Place::Email {
+        row: id,
+        recipient: email.recipient.as_str(),
+        template: email.template.name(),
+    };
+    let sealed = email.token.map(|t| key.seal_token(t, &place));
     sqlx::query(
         "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data, token_sealed)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
