@@ -84,6 +84,7 @@ pub async fn run_with_listener(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     settings.check_urls()?;
+    settings.check_api_token()?;
     crate::http::metrics::handle();
     let ctx = Context {
         invite_ttl: chrono::Duration::from_std(settings.invite_ttl)
