@@ -43,6 +43,14 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
         .run(&pool)
         .await
         .context("applying migrations")?;
+    if settings.secret_key.is_some() {
+        let sealed = crate::webhooks::endpoints::seal_clear_secrets(&pool, &settings.secret_key()?)
+            .await
+            .context("sealing webhook endpoint secrets")?;
+        if sealed > 0 {
+            tracing::info!(sealed, "webhook endpoint secrets sealed at rest");
+        }
+    }
     Ok(pool)
 }
 

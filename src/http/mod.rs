@@ -44,6 +44,8 @@ pub struct AppState {
     pub relay: Arc<Notify>,
     /// `HERALD_WEBHOOK_ALLOW_PRIVATE`, for endpoint registration.
     pub allow_private: bool,
+    /// Seals webhook endpoint secrets; `run` refuses to start without it.
+    key: Option<crate::store::SecretKey>,
     throttle: Arc<Throttle>,
 }
 
@@ -59,8 +61,21 @@ impl AppState {
             broker,
             relay,
             allow_private: settings.webhook_allow_private,
+            key: settings.secret_key().ok(),
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),
         }
+    }
+}
+
+impl AppState {
+    fn key(&self) -> Result<&crate::store::SecretKey, ApiError> {
+        self.key.as_ref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "no_secret_key",
+                "HERALD_SECRET_KEY is not set",
+            )
+        })
     }
 }
 
@@ -106,6 +121,7 @@ pub fn router(state: AppState, api_token: Option<&str>) -> Router {
         .routes(routes!(webhook_endpoints::create, webhook_endpoints::list))
         .routes(routes!(webhook_endpoints::get, webhook_endpoints::delete))
         .routes(routes!(webhook_endpoints::attempts))
+        .routes(routes!(webhook_endpoints::rotate_secret))
         .with_state(state.clone())
         .split_for_parts();
     let token = Arc::new(ApiToken::new(api_token));

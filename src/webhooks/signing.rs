@@ -9,7 +9,7 @@ use std::fmt;
 const PREFIX: &str = "whsec_";
 
 /// `whsec_` + base64 of 24 to 64 random bytes. Debug never shows it: it is
-/// printed once, by `herald webhooks add`.
+/// shown once, by whatever created it (`herald webhooks add`, a rotation).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
     text: String,
@@ -67,6 +67,17 @@ pub fn sign(secret: &Secret, msg_id: &str, timestamp: i64, body: &str) -> String
     mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// `webhook-signature` under each secret, space-separated: during a
+/// rotation's grace period a receiver verifies with either the old or the
+/// new secret, as Standard Webhooks allows.
+pub fn sign_all(secrets: &[Secret], msg_id: &str, timestamp: i64, body: &str) -> String {
+    secrets
+        .iter()
+        .map(|s| sign(s, msg_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -21,4 +21,5 @@ mod settings;
 mod shutdown;
 mod smtp_session;
 mod wake;
+mod webhook_secrets;
 mod webhooks;

@@ -45,6 +45,7 @@ struct Dispatcher {
     per_endpoint: i64,
     disable_after: Duration,
     allow_private: bool,
+    key: crate::store::SecretKey,
 }
 
 #[derive(sqlx::FromRow)]
@@ -54,7 +55,11 @@ struct Claimed {
     body: String,
     attempts: i32,
     url: String,
-    secret: String,
+    /// `None` only for a row written in clear by an older Herald, until the
+    /// next start-up seals it.
+    secret_sealed: Option<Vec<u8>>,
+    /// The outgoing secret while a rotation's grace period lasts.
+    previous_secret_sealed: Option<Vec<u8>>,
     /// When the event that caused it was committed.
     created_at: chrono::DateTime<Utc>,
 }
@@ -151,6 +156,7 @@ impl Dispatcher {
             per_endpoint: i64::from(settings.webhook_per_endpoint()),
             disable_after: settings.webhook_disable_after,
             allow_private: settings.webhook_allow_private,
+            key: settings.secret_key()?,
         })
     }
 
@@ -190,7 +196,10 @@ impl Dispatcher {
              SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
              FROM picked p, webhook_endpoints e
              WHERE d.id = p.id AND e.id = d.endpoint_id
-            RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret, d.created_at",
+            RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret_sealed,
+                      CASE WHEN e.previous_secret_until > now() THEN e.previous_secret_sealed END
+                          AS previous_secret_sealed,
+                      d.created_at",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(self.per_endpoint)

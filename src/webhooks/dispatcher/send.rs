@@ -2,8 +2,9 @@
 //! back (status, `Retry-After`, a bounded excerpt of the body or the error).
 
 use super::{Claimed, Dispatcher};
+use crate::webhooks::endpoints;
 use crate::webhooks::retry_delay::parse_retry_after;
-use crate::webhooks::signing::{Secret, sign};
+use crate::webhooks::signing::sign_all;
 use crate::webhooks::ssrf;
 use chrono::Utc;
 use std::time::{Duration, Instant};
@@ -30,10 +31,18 @@ impl Dispatcher {
             error: Some(error),
             retry_after: None,
         };
-        let secret = match Secret::parse(&row.secret) {
-            Ok(secret) => secret,
-            Err(e) => return refused(format!("the endpoint's stored secret is unusable: {e}")),
+        let mut secrets = Vec::with_capacity(2);
+        let Some(current) = &row.secret_sealed else {
+            return refused(
+                "the endpoint's secret is not sealed yet (Herald seals it at start-up)".into(),
+            );
         };
+        for sealed in std::iter::once(current).chain(&row.previous_secret_sealed) {
+            match endpoints::open(&self.key, row.endpoint_id, sealed) {
+                Ok(secret) => secrets.push(secret),
+                Err(e) => return refused(format!("the endpoint's secret is unusable: {e}")),
+            }
+        }
         let url = match reqwest::Url::parse(&row.url) {
             Ok(url) => url,
             Err(e) => return refused(format!("the endpoint's URL is unusable: {e}")),
@@ -56,7 +65,7 @@ impl Dispatcher {
             .header("webhook-timestamp", timestamp.to_string())
             .header(
                 "webhook-signature",
-                sign(&secret, &msg_id, timestamp, &row.body),
+                sign_all(&secrets, &msg_id, timestamp, &row.body),
             )
             .body(row.body.clone())
             .send()
