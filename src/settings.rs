@@ -176,6 +176,12 @@ pub struct Settings {
           value_name = "HERALD_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = ttl)]
     pub webhook_disable_after: Duration,
 
+    /// CIDRs of the proxies (your back end) whose `X-Forwarded-For` names the
+    /// end user for the token-guess throttle, comma-separated; empty: none.
+    #[arg(long, env = "HERALD_TRUSTED_PROXIES", global = true,
+          value_name = "HERALD_TRUSTED_PROXIES", default_value = "", value_parser = trusted_proxies)]
+    pub trusted_proxies: TrustedProxies,
+
     /// Invite and reset emails per recipient (`5/h`, `20/d`; `0` turns the limit off).
     #[arg(long, env = "HERALD_EMAIL_RATE_LIMIT", global = true, value_name = "HERALD_EMAIL_RATE_LIMIT",
           default_value = "5/h", value_parser = rate_limit)]
@@ -206,6 +212,10 @@ pub enum LogFormat {
 /// Delays between attempts; its length is the number of retries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule(pub Vec<Duration>);
+
+/// The peers whose `X-Forwarded-For` is believed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
 
 /// At most `max` emails per `per` to one address; `max == 0` is no limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -330,6 +340,24 @@ fn rate_limit(raw: &str) -> Result<RateLimit, String> {
     Ok(RateLimit { max, per })
 }
 
+/// `HERALD_TRUSTED_PROXIES`: comma-separated CIDRs, empty for none.
+fn trusted_proxies(raw: &str) -> Result<TrustedProxies, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(cidr)
+        .collect::<Result<_, _>>()
+        .map(TrustedProxies)
+}
+
+/// `10.0.0.0/8`, `fd00::/8`, or one address.
+fn cidr(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{raw:?} is not a CIDR (10.0.0.0/8) or an IP address"))
+}
+
 fn base_url(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim().trim_end_matches('/');
     if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) || trimmed.len() < 10 {
@@ -374,5 +402,10 @@ mod tests {
         assert!(rate_limit("many").is_err());
         assert_eq!(ttl("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert!(ttl("0s").is_err());
+        assert_eq!(cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(cidr(" 127.0.0.1").unwrap().to_string(), "127.0.0.1/32");
+        assert!(cidr("10.0.0.0/33").is_err());
+        assert_eq!(trusted_proxies("").unwrap(), TrustedProxies::default());
+        assert_eq!(trusted_proxies("10.0.0.0/8, ::1").unwrap().0.len(), 2);
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     /// Seals webhook endpoint secrets; `run` refuses to start without it.
     key: Option<crate::store::SecretKey>,
     throttle: Arc<Throttle>,
+    /// `HERALD_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the end user.
+    trusted_proxies: Arc<crate::settings::TrustedProxies>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             allow_private: settings.webhook_allow_private,
             key: settings.secret_key().ok(),
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         }
     }
 }
@@ -157,19 +160,27 @@ pub async fn serve(
     Ok(())
 }
 
-/// The token routes: refused while a client is over its misses, a 404 counts
-/// as a miss, and every answer takes at least [`throttle::FLOOR`].
+/// The token routes: refused while an end user is over its misses, a 404
+/// counts as a miss (taken in advance, given back otherwise), and every
+/// answer, 429 included, takes at least [`throttle::FLOOR`].
 async fn token_route<T>(
     state: &AppState,
     client: IpAddr,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
     let started = Instant::now();
-    state.throttle.check(client)?;
-    let result = work.await;
-    if matches!(&result, Err(e) if e.status == axum::http::StatusCode::NOT_FOUND) {
-        state.throttle.miss(client);
-    }
+    let result = match state.throttle.reserve(client) {
+        Ok(reservation) => {
+            let result = work.await;
+            if !matches!(&result, Err(e) if e.status == axum::http::StatusCode::NOT_FOUND) {
+                state.throttle.refund(reservation);
+            } else {
+                ::metrics::counter!("herald_api_token_misses_total").increment(1);
+            }
+            result
+        }
+        Err(refused) => Err(refused),
+    };
     tokio::time::sleep_until((started + throttle::FLOOR).into()).await;
     result
 }

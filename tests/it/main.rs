@@ -20,6 +20,7 @@ mod secrets;
 mod settings;
 mod shutdown;
 mod smtp_session;
+mod throttle;
 mod wake;
 mod webhook_secrets;
 mod webhooks;
