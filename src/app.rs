@@ -100,6 +100,7 @@ pub async fn run_with_listener(
         reset_ttl: chrono::Duration::from_std(settings.reset_ttl)
             .context("HERALD_RESET_TTL: too long")?,
         key: settings.secret_key()?,
+        email_rate_limit: settings.email_rate_limit,
     };
     let key = ctx.key.clone();
     let email_settings = EmailSettings::from_settings(&settings)?;

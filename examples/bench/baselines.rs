@@ -223,6 +223,7 @@ pub async fn database(
         invite_ttl: chrono::Duration::days(7),
         reset_ttl: chrono::Duration::hours(1),
         key: settings.secret_key()?,
+        email_rate_limit: settings.email_rate_limit,
     };
     let props = setup::properties();
     let started = Instant::now();

@@ -196,12 +196,7 @@ impl EmailDispatcher {
             match rate_limit::take_slot(&self.pool, limit, row.id, &row.recipient).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    let detail = format!(
-                        "over the limit of {} {} emails per {} to this address",
-                        limit.max,
-                        row.template,
-                        humantime::format_duration(limit.per)
-                    );
+                    let detail = rate_limit::over_limit(limit, &row.template);
                     return finish("rate_limited", None, detail, "dropped");
                 }
                 Err(e) => {

@@ -8,7 +8,7 @@ mod recordable;
 pub mod secret_key;
 pub mod wake;
 
-pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_email};
+pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email};
 pub use processed::record_event;
 pub use recordable::recordable;
 pub use secret_key::{OpenError, Place, SecretKey};

@@ -16,6 +16,7 @@ mod medusa_payloads;
 mod poison;
 mod probes;
 mod relay;
+mod reset_limit;
 mod secrets;
 mod settings;
 mod shutdown;
