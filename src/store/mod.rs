@@ -2,6 +2,7 @@
 //! key that seals a token while its email waits to be sent.
 
 pub mod held;
+pub mod key_check;
 mod outbox;
 mod processed;
 mod recordable;

@@ -12,6 +12,7 @@ mod email;
 mod end_to_end;
 mod events;
 mod http;
+mod key_rotation;
 mod medusa_payloads;
 mod poison;
 mod probes;
