@@ -110,7 +110,7 @@ pub struct RotateSecret {
 pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", params(("id" = Uuid, Path)),
-    request_body(content = RotateSecret, description = "optional"), tag = "webhook-endpoints",
+    request_body(content = Option<RotateSecret>, description = "optional; none means the default grace of 24h"), tag = "webhook-endpoints",
     responses((status = 200, body = EndpointView, description = "the new secret, shown this once; during the grace period every request carries both signatures"),
               (status = 404), (status = 422, description = "bad grace period")))]
 pub async fn rotate_secret(

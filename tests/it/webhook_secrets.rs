@@ -202,6 +202,31 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_grace_ends() {
     assert!(!verifies(&second, &last));
     assert_no_plaintext(&app, &[first, second, third]).await;
 
+    // No body at all: the default grace of a day.
+    let response = app
+        .client
+        .post(app.url(&format!("/v1/webhook-endpoints/{id}/rotate-secret")))
+        .bearer_auth(crate::helpers::API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    let until =
+        chrono::DateTime::parse_from_rfc3339(body["previous_secret_until"].as_str().unwrap())
+            .unwrap();
+    let hours =
+        (until.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_minutes() as f64 / 60.0;
+    assert!((23.9..=24.0).contains(&hours), "{hours}");
+
+    let doc: Value = app.get("/v1/openapi.json").await.json().await.unwrap();
+    let route = &doc["paths"]["/v1/webhook-endpoints/{id}/rotate-secret"]["post"];
+    assert!(route["responses"]["200"].is_object(), "{route}");
+    assert_ne!(
+        route["requestBody"]["required"], true,
+        "the body is optional"
+    );
+
     let unknown = app
         .post(
             &format!(
