@@ -4,9 +4,11 @@
 //! until the right key is back.
 
 use crate::helpers::{Options, TestApp, herald_bin, wait_until};
+use crate::receiver::Receiver;
 use base64::Engine;
 use herald::store::SecretKey;
 use herald::store::key_check;
+use herald::webhooks::endpoints::{self, NewEndpoint};
 use serde_json::json;
 
 fn new_key() -> String {
@@ -115,15 +117,36 @@ async fn a_new_key_with_the_old_one_as_previous_delivers_every_email() {
 async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
     let mut app = queue_while_smtp_is_down().await;
     let (right, wrong) = (app.key_b64.clone(), new_key());
+    let receiver = Receiver::start(vec![]).await;
+    let endpoint = NewEndpoint {
+        url: &receiver.url(),
+        event_types: vec![],
+        secret: None,
+        allow_private: true,
+    };
+    let (_, secret) = endpoints::create(&app.pool, &app.key, endpoint)
+        .await
+        .unwrap();
+    app.worker_settings.webhook_allow_private = true;
 
     app.worker_settings.secret_key = Some(wrong.clone());
     app.start_worker();
+    app.publish("user.updated", json!({"id": "usr_1"})).await;
     wait_until("every email tried with the wrong key", || async {
         app.count(
             "SELECT count(DISTINCT outbox_id) FROM email_attempts WHERE outcome = 'undecryptable'",
         )
         .await
             == 3
+    })
+    .await;
+    wait_until("the webhook waits for its key", || async {
+        app.count(
+            "SELECT count(*) FROM webhook_deliveries
+             WHERE status = 'pending' AND attempts = 0 AND last_error LIKE '%no configured key%'",
+        )
+        .await
+            == 1
     })
     .await;
     app.stop_worker().await;
@@ -136,10 +159,13 @@ async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
         "nothing failed, no token erased"
     );
     assert_eq!(app.smtp.accepted(), 0);
+    assert_eq!(receiver.count(), 0);
+    assert_eq!(app.count("SELECT count(*) FROM webhook_attempts").await, 0);
     let report = key_check::check(&app.pool, &keys(&wrong, None))
         .await
         .unwrap();
-    assert_eq!((report.opened, report.unopened), (vec![0], 3));
+    // Three email tokens and the endpoint's secret.
+    assert_eq!((report.opened, report.unopened), (vec![0], 4));
     let mut cmd = herald_bin();
     cmd.args(["keys", "check"])
         .envs(app.env())
@@ -152,7 +178,7 @@ async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("HERALD_SECRET_KEY_PREVIOUS #1"), "{text}");
     assert!(
-        text.contains("opens 3") && text.contains("no configured key: 0"),
+        text.contains("opens 4") && text.contains("no configured key: 0"),
         "{text}"
     );
     assert!(!text.contains(&right) && !text.contains(&wrong));
@@ -160,4 +186,9 @@ async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
     app.worker_settings.secret_key = Some(right);
     app.start_worker();
     all_delivered_and_usable(&app).await;
+    let delivered = receiver.wait_for(1).await;
+    standardwebhooks::Webhook::new(secret.expose())
+        .unwrap()
+        .verify(delivered[0].body.as_bytes(), &delivered[0].headers)
+        .expect("signed with the endpoint's secret");
 }

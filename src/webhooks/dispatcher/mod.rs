@@ -213,7 +213,11 @@ impl Dispatcher {
 
     async fn deliver(&self, row: Claimed, cancel: &CancellationToken) {
         let attempted_at = Utc::now();
-        let attempt = self.attempt(&row).await;
+        let secrets = match self.secrets(&row) {
+            Ok(secrets) => secrets,
+            Err(why) => return self.wait_for_key(&row, &why, cancel).await,
+        };
+        let attempt = self.attempt(&row, &secrets).await;
         let verdict = self.judge(&row, &attempt);
         let (outcome, class) = labels(&verdict, attempt.status);
         metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome, "status_class" => class)
