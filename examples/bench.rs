@@ -102,7 +102,7 @@ async fn backlog(
     eprintln!("preparing database and topology");
     let pool = herald::app::prepare_database(&settings).await?;
     herald::app::declare_topology(&settings).await?;
-    register_endpoint(&pool, &sinks.hook_url).await?;
+    register_endpoint(&pool, &settings, &sinks.hook_url).await?;
     // Without autovacuum, the queue tables keep every dead row version and
     // claims slow down as a backlog drains: the report says which it was.
     let autovacuum: String = sqlx::query_scalar("SHOW autovacuum")
@@ -206,9 +206,14 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
 }
 
 /// One endpoint subscribed to every event type, as an operator would add it.
-pub async fn register_endpoint(pool: &sqlx::PgPool, url: &str) -> anyhow::Result<()> {
+pub async fn register_endpoint(
+    pool: &sqlx::PgPool,
+    settings: &herald::settings::Settings,
+    url: &str,
+) -> anyhow::Result<()> {
     create(
         pool,
+        &settings.secret_key()?,
         NewEndpoint {
             url,
             event_types: vec![],

@@ -22,7 +22,16 @@ fn dispatch_pool_size(settings: &Settings) -> u32 {
 /// Creates the database if it does not exist yet, then applies pending
 /// migrations (under sqlx's advisory lock, so concurrent replicas are safe).
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
-    store::prepare_database(&settings.database_url, store::ADMIN_POOL).await
+    let pool = store::prepare_database(&settings.database_url, store::ADMIN_POOL).await?;
+    if settings.secret_key.is_some() {
+        let sealed = crate::webhooks::endpoints::seal_clear_secrets(&pool, &settings.secret_key()?)
+            .await
+            .context("sealing webhook endpoint secrets")?;
+        if sealed > 0 {
+            tracing::info!(sealed, "webhook endpoint secrets sealed at rest");
+        }
+    }
+    Ok(pool)
 }
 
 /// Declares the exchange, Herald's queue and the dead-letter queue.
@@ -63,6 +72,7 @@ pub async fn run_with_listener(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     settings.check_urls()?;
+    settings.check_api_token()?;
     crate::http::metrics::handle();
     let ctx = Context {
         invite_ttl: chrono::Duration::from_std(settings.invite_ttl)
@@ -70,6 +80,7 @@ pub async fn run_with_listener(
         reset_ttl: chrono::Duration::from_std(settings.reset_ttl)
             .context("HERALD_RESET_TTL: too long")?,
         key: settings.secret_key()?,
+        email_rate_limit: settings.email_rate_limit,
     };
     let key = ctx.key.clone();
     let email_settings = EmailSettings::from_settings(&settings)?;

@@ -40,6 +40,16 @@ pub enum Command {
     /// Manage webhook endpoints and replay failed deliveries.
     #[command(subcommand)]
     Webhooks(crate::webhooks::cli::WebhooksCommand),
+    /// Inspect HERALD_SECRET_KEY and HERALD_SECRET_KEY_PREVIOUS.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// How many sealed values (tokens of unsent emails, webhook endpoint
+    /// secrets) each configured key opens, and how many none opens (exit 1).
+    Check,
 }
 
 #[derive(Subcommand, Debug)]

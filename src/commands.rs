@@ -1,6 +1,6 @@
 //! What each `herald` subcommand does, in terms of the library.
 
-use crate::cli::{Command, DeadLetters, TemplatesCommand};
+use crate::cli::{Command, DeadLetters, KeysCommand, TemplatesCommand};
 use crate::settings::Settings;
 use crate::{app, intake};
 use anyhow::Context as _;
@@ -92,6 +92,21 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             Ok(())
         }
         Command::Webhooks(cmd) => crate::webhooks::cli::run(cmd, &settings).await,
+        Command::Keys(KeysCommand::Check) => {
+            let key = settings.secret_key()?;
+            settings.check_urls()?;
+            let pool = app::prepare_database(&settings).await?;
+            let report = crate::store::key_check::check(&pool, &key).await?;
+            pool.close().await;
+            println!("{report}");
+            if report.unopened > 0 {
+                anyhow::bail!(
+                    "{} sealed values open with no configured key: add the key that sealed them to HERALD_SECRET_KEY_PREVIOUS",
+                    report.unopened
+                );
+            }
+            Ok(())
+        }
     }
 }
 

@@ -31,8 +31,8 @@
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
 //! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
 //! - `relay`: events Herald publishes itself (`invite.accepted`), via leased `event_outbox` rows.
-//! - `store`: the event-id dedupe, email outbox rows, the key that seals outbox tokens, held
-//!   rows, peer text made recordable, migrations.
+//! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
+//!   endpoint secrets (and `keys check`), held rows, peer text made recordable, migrations.
 //! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.

@@ -57,7 +57,7 @@ pub struct Settings {
           default_value = "1h", value_parser = ttl)]
     pub reset_ttl: Duration,
 
-    /// 32 bytes, standard base64, sealing tokens in the email outbox until sent.
+    /// 32 bytes, standard base64: seals tokens of unsent emails and webhook endpoint secrets.
     #[arg(
         long,
         env = "HERALD_SECRET_KEY",
@@ -66,6 +66,16 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub secret_key: Option<String>,
+
+    /// Older keys, comma-separated, used only to open what they sealed.
+    #[arg(
+        long,
+        env = "HERALD_SECRET_KEY_PREVIOUS",
+        global = true,
+        value_name = "HERALD_SECRET_KEY_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub secret_key_previous: Option<String>,
 
     /// `pretty` or `json`; by default pretty on a terminal, JSON otherwise.
     #[arg(
@@ -113,7 +123,7 @@ pub struct Settings {
     )]
     pub http_addr: SocketAddr,
 
-    /// Bearer token for `/v1`.
+    /// Bearer token for `/v1`, at least 32 characters.
     #[arg(
         long,
         env = "HERALD_API_TOKEN",
@@ -166,6 +176,12 @@ pub struct Settings {
           value_name = "HERALD_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = ttl)]
     pub webhook_disable_after: Duration,
 
+    /// CIDRs of the proxies (your back end) whose `X-Forwarded-For` names the
+    /// end user for the token-guess throttle, comma-separated; empty: none.
+    #[arg(long, env = "HERALD_TRUSTED_PROXIES", global = true,
+          value_name = "HERALD_TRUSTED_PROXIES", default_value = "", value_parser = trusted_proxies)]
+    pub trusted_proxies: TrustedProxies,
+
     /// Invite and reset emails per recipient (`5/h`, `20/d`; `0` turns the limit off).
     #[arg(long, env = "HERALD_EMAIL_RATE_LIMIT", global = true, value_name = "HERALD_EMAIL_RATE_LIMIT",
           default_value = "5/h", value_parser = rate_limit)]
@@ -184,6 +200,9 @@ pub struct Settings {
     pub webhook_concurrency: u16,
 }
 
+/// The shortest `HERALD_API_TOKEN` accepted.
+pub const MIN_API_TOKEN_CHARS: usize = 32;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -193,6 +212,10 @@ pub enum LogFormat {
 /// Delays between attempts; its length is the number of retries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Schedule(pub Vec<Duration>);
+
+/// The peers whose `X-Forwarded-For` is believed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
 
 /// At most `max` emails per `per` to one address; `max == 0` is no limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,7 +239,28 @@ impl Settings {
                 "HERALD_SECRET_KEY is not set: generate one with `openssl rand -base64 32`"
             )
         })?;
-        SecretKey::from_base64(raw).map_err(|e| anyhow::anyhow!("HERALD_SECRET_KEY: {e}"))
+        let key =
+            SecretKey::from_base64(raw).map_err(|e| anyhow::anyhow!("HERALD_SECRET_KEY: {e}"))?;
+        match self.secret_key_previous.as_deref() {
+            Some(previous) => key
+                .with_previous(previous)
+                .map_err(|e| anyhow::anyhow!("HERALD_SECRET_KEY_PREVIOUS: {e}")),
+            None => Ok(key),
+        }
+    }
+
+    /// `HERALD_API_TOKEN`, when set, is long enough not to be guessed
+    /// (checked here, not by clap, whose error would echo it).
+    pub fn check_api_token(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.api_token
+            && token.chars().count() < MIN_API_TOKEN_CHARS
+        {
+            anyhow::bail!(
+                "HERALD_API_TOKEN: too short ({} characters, at least {MIN_API_TOKEN_CHARS}); generate one with `openssl rand -hex 32`",
+                token.chars().count()
+            );
+        }
+        Ok(())
     }
 
     /// The URLs are kept as strings (they may hold passwords, which clap
@@ -296,6 +340,24 @@ fn rate_limit(raw: &str) -> Result<RateLimit, String> {
     Ok(RateLimit { max, per })
 }
 
+/// `HERALD_TRUSTED_PROXIES`: comma-separated CIDRs, empty for none.
+fn trusted_proxies(raw: &str) -> Result<TrustedProxies, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(cidr)
+        .collect::<Result<_, _>>()
+        .map(TrustedProxies)
+}
+
+/// `10.0.0.0/8`, `fd00::/8`, or one address.
+fn cidr(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{raw:?} is not a CIDR (10.0.0.0/8) or an IP address"))
+}
+
 fn base_url(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim().trim_end_matches('/');
     if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) || trimmed.len() < 10 {
@@ -340,5 +402,10 @@ mod tests {
         assert!(rate_limit("many").is_err());
         assert_eq!(ttl("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert!(ttl("0s").is_err());
+        assert_eq!(cidr("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(cidr(" 127.0.0.1").unwrap().to_string(), "127.0.0.1/32");
+        assert!(cidr("10.0.0.0/33").is_err());
+        assert_eq!(trusted_proxies("").unwrap(), TrustedProxies::default());
+        assert_eq!(trusted_proxies("10.0.0.0/8, ::1").unwrap().0.len(), 2);
     }
 }

@@ -218,11 +218,12 @@ pub async fn database(
     events: &[Event],
 ) -> anyhow::Result<Duration> {
     let pool = herald::app::prepare_database(settings).await?;
-    crate::register_endpoint(&pool, hook_url).await?;
+    crate::register_endpoint(&pool, settings, hook_url).await?;
     let ctx = herald::events::Context {
         invite_ttl: chrono::Duration::days(7),
         reset_ttl: chrono::Duration::hours(1),
         key: settings.secret_key()?,
+        email_rate_limit: settings.email_rate_limit,
     };
     let props = setup::properties();
     let started = Instant::now();

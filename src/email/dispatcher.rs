@@ -11,7 +11,7 @@ use crate::settings::{RateLimit, Schedule, Settings};
 use crate::store::recorder::{Recorder, WriteBatch};
 use crate::store::runner::{self, Dispatch};
 use crate::store::wake::Wake;
-use crate::store::{EMAIL_WAKE_CHANNEL, SecretKey};
+use crate::store::{EMAIL_WAKE_CHANNEL, OpenError, Place, SecretKey};
 use lettre::message::Mailbox;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -25,6 +25,8 @@ use uuid::Uuid;
 const POLL: Duration = Duration::from_millis(250);
 /// Longest wait between tries while the SMTP server cannot be reached.
 const UNREACHABLE_MAX_DELAY: Duration = Duration::from_secs(30);
+/// Longest wait between tries of an email no configured key opens.
+const UNDECRYPTABLE_MAX_DELAY: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct EmailSettings {
@@ -118,10 +120,29 @@ impl EmailDispatcher {
     }
 
     async fn attempt(&self, row: &Claimed) -> (Attempt, Next) {
+        let place = Place::Email {
+            row: row.id,
+            recipient: &row.recipient,
+            template: &row.template,
+        };
         let token = match &row.token_sealed {
-            Some(sealed) => match self.key.open(sealed, row.id) {
+            Some(sealed) => match self.key.open_token(sealed, &place) {
                 Ok(token) => Some(token),
-                Err(e) => return finish("invalid", None, e, "failed"),
+                // The key that sealed it is missing (a rotation without
+                // HERALD_SECRET_KEY_PREVIOUS, a replica with the wrong key):
+                // the email waits, token kept, until that key is configured.
+                Err(e @ OpenError::NoKey) => {
+                    metrics::counter!("herald_emails_undecryptable_total").increment(1);
+                    tracing::error!(outbox.id = %row.id, "email waits: {e}");
+                    let exp =
+                        Duration::from_millis(200).saturating_mul(1 << row.attempts.clamp(0, 16));
+                    let next = Next::Retry {
+                        delay: jitter(exp.min(UNDECRYPTABLE_MAX_DELAY)),
+                        used_retry: false,
+                    };
+                    return (attempt("undecryptable", None, e.to_string()), next);
+                }
+                Err(e) => return finish("invalid", None, e.to_string(), "failed"),
             },
             None if row.template != "welcome" => {
                 return finish(
@@ -138,12 +159,7 @@ impl EmailDispatcher {
             match rate_limit::take_slot(&self.pool, limit, row.id, &row.recipient).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    let detail = format!(
-                        "over the limit of {} {} emails per {} to this address",
-                        limit.max,
-                        row.template,
-                        humantime::format_duration(limit.per)
-                    );
+                    let detail = rate_limit::over_limit(limit, &row.template);
                     return finish("rate_limited", None, detail, "dropped");
                 }
                 Err(e) => {

@@ -7,7 +7,7 @@ mod context;
 mod dispatcher;
 mod mailer;
 mod message;
-mod rate_limit;
+pub mod rate_limit;
 mod smtp_pool;
 pub mod templates;
 

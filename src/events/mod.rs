@@ -47,6 +47,8 @@ pub struct Context {
     pub invite_ttl: chrono::Duration,
     pub reset_ttl: chrono::Duration,
     pub key: SecretKey,
+    /// `HERALD_EMAIL_RATE_LIMIT`: reset requests over it change nothing.
+    pub email_rate_limit: crate::settings::RateLimit,
 }
 
 #[derive(Debug)]

@@ -1,8 +1,9 @@
 use super::{Context, Meta, parse_data};
 use crate::domain::{EmailAddress, ExpiresAt, Id, Locale, Name, Token};
+use crate::email::rate_limit;
 use crate::error::{HandleError, Rejection};
-use crate::store::{EmailTemplate, insert_email};
-use chrono::Utc;
+use crate::store::{EmailTemplate, insert_dropped_email, insert_email};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sqlx::PgConnection;
@@ -112,12 +113,31 @@ impl UserReset {
     /// Earlier unused tokens of the same address stop working; a new one is
     /// minted (or the upstream one taken), expiring at the given
     /// `expires_at` else after `HERALD_RESET_TTL`, and its email queued.
+    /// Over the per-recipient email limit it changes nothing: the tokens
+    /// already emailed keep working, and the request is kept as a dropped
+    /// email, so whoever can trigger resets for an address cannot lock its
+    /// owner out.
     async fn apply(
         &self,
         conn: &mut PgConnection,
         meta: &Meta<'_>,
         ctx: &Context,
     ) -> Result<(), HandleError> {
+        let limit = ctx.email_rate_limit;
+        if !rate_limit::within_limit(conn, limit, self.email.as_str()).await? {
+            let detail = rate_limit::over_limit(limit, EmailTemplate::PasswordReset.name());
+            let email = meta.email(
+                EmailTemplate::PasswordReset,
+                &self.email,
+                self.locale.as_ref().map(Locale::as_str),
+                self.email_data(None, None),
+                None,
+            );
+            insert_dropped_email(conn, email, &detail).await?;
+            metrics::counter!("herald_emails_total", "outcome" => "rate_limited").increment(1);
+            tracing::warn!(event.id = %meta.envelope.id.as_str(), "{detail}: the reset changes nothing");
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE password_reset_tokens SET invalidated_at = now()
              WHERE lower(email) = lower($1) AND used_at IS NULL AND invalidated_at IS NULL",
@@ -142,21 +162,26 @@ impl UserReset {
         .bind(meta.envelope.id.as_str())
         .execute(&mut *conn)
         .await?;
-        let data = json!({
-            "email": self.email,
-            "user_id": user_id,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "expires_at": expires_at,
-        });
         let email = meta.email(
             EmailTemplate::PasswordReset,
             &self.email,
             self.locale.as_ref().map(Locale::as_str),
-            data,
+            self.email_data(user_id, Some(expires_at)),
             Some(&token),
         );
-        insert_email(conn, &ctx.key, email).await?;
+        let id = insert_email(conn, &ctx.key, email).await?;
+        rate_limit::counted_now(conn, id).await?;
         Ok(())
+    }
+
+    /// What the template needs, without the token.
+    fn email_data(&self, user_id: Option<&str>, expires_at: Option<DateTime<Utc>>) -> Value {
+        json!({
+            "email": self.email,
+            "user_id": user_id.or(self.user_id.as_ref().map(Id::as_str)),
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "expires_at": expires_at,
+        })
     }
 }

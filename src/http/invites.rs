@@ -1,15 +1,15 @@
 //! `/v1/invites`: validate and accept a link's token, list, revoke.
 
 use super::error::{ApiError, Json, Query};
+use super::throttle::EndUser;
 use super::{AppState, TokenBody, token_route};
 use crate::domain::Token;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
-use std::net::SocketAddr;
 use utoipa::{IntoParams, ToSchema};
 
 /// Lists return at most this many invites per page.
@@ -80,13 +80,13 @@ async fn by_token(
 #[utoipa::path(post, path = "/v1/invites/validate", request_body = TokenBody, tag = "invites",
     responses((status = 200, body = InviteBody), (status = 404, description = "unknown, replaced or revoked"),
               (status = 409, description = "already accepted"), (status = 410, description = "expired"),
-              (status = 429, description = "too many unknown tokens from this client")))]
+              (status = 429, description = "too many unknown tokens from this end user")))]
 pub async fn validate(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    EndUser(client): EndUser,
     Json(body): Json<TokenBody>,
 ) -> Result<Json<InviteBody>, ApiError> {
-    token_route(&state, client.ip(), async {
+    token_route(&state, client, async {
         let mut conn = state.pool.acquire().await?;
         let invite = usable(by_token(&mut conn, &body.token, false).await?)?;
         Ok(Json(InviteBody { invite }))
@@ -99,10 +99,10 @@ pub async fn validate(
               (status = 404), (status = 409), (status = 410), (status = 429)))]
 pub async fn accept(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    EndUser(client): EndUser,
     Json(body): Json<TokenBody>,
 ) -> Result<Json<InviteBody>, ApiError> {
-    token_route(&state, client.ip(), async {
+    token_route(&state, client, async {
         let mut tx = state.pool.begin().await?;
         // The row lock makes concurrent accepts queue: exactly one finds it pending.
         let mut invite = usable(by_token(&mut tx, &body.token, true).await?)?;

@@ -41,7 +41,11 @@ pub struct AppState {
     pub broker: crate::intake::BrokerStatus,
     /// `HERALD_WEBHOOK_ALLOW_PRIVATE`, for endpoint registration.
     pub allow_private: bool,
+    /// Seals webhook endpoint secrets; `run` refuses to start without it.
+    key: Option<crate::store::SecretKey>,
     throttle: Arc<Throttle>,
+    /// `HERALD_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the end user.
+    trusted_proxies: Arc<crate::settings::TrustedProxies>,
 }
 
 impl AppState {
@@ -50,8 +54,22 @@ impl AppState {
             pool,
             broker,
             allow_private: settings.webhook_allow_private,
+            key: settings.secret_key().ok(),
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         }
+    }
+}
+
+impl AppState {
+    fn key(&self) -> Result<&crate::store::SecretKey, ApiError> {
+        self.key.as_ref().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "no_secret_key",
+                "HERALD_SECRET_KEY is not set",
+            )
+        })
     }
 }
 
@@ -97,6 +115,7 @@ pub fn router(state: AppState, api_token: Option<&str>) -> Router {
         .routes(routes!(webhook_endpoints::create, webhook_endpoints::list))
         .routes(routes!(webhook_endpoints::get, webhook_endpoints::delete))
         .routes(routes!(webhook_endpoints::attempts))
+        .routes(routes!(webhook_endpoints::rotate_secret))
         .with_state(state.clone())
         .split_for_parts();
     let token = Arc::new(ApiToken::new(api_token));
@@ -132,19 +151,27 @@ pub async fn serve(
     Ok(())
 }
 
-/// The token routes: refused while a client is over its misses, a 404 counts
-/// as a miss, and every answer takes at least [`throttle::FLOOR`].
+/// The token routes: refused while an end user is over its misses, a 404
+/// counts as a miss (taken in advance, given back otherwise), and every
+/// answer, 429 included, takes at least [`throttle::FLOOR`].
 async fn token_route<T>(
     state: &AppState,
     client: IpAddr,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
     let started = Instant::now();
-    state.throttle.check(client)?;
-    let result = work.await;
-    if matches!(&result, Err(e) if e.status == axum::http::StatusCode::NOT_FOUND) {
-        state.throttle.miss(client);
-    }
+    let result = match state.throttle.reserve(client) {
+        Ok(reservation) => {
+            let result = work.await;
+            if !matches!(&result, Err(e) if e.status == axum::http::StatusCode::NOT_FOUND) {
+                state.throttle.refund(reservation);
+            } else {
+                ::metrics::counter!("herald_api_token_misses_total").increment(1);
+            }
+            result
+        }
+        Err(refused) => Err(refused),
+    };
     tokio::time::sleep_until((started + throttle::FLOOR).into()).await;
     result
 }

@@ -1,12 +1,12 @@
 //! `/v1/password-resets/consume`: a reset link's token works once.
 
 use super::error::{ApiError, Json};
+use super::throttle::EndUser;
 use super::{AppState, TokenBody, token_route};
 use crate::domain::Token;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 
 #[derive(Serialize, sqlx::FromRow, ToSchema)]
@@ -18,13 +18,13 @@ pub struct Consumed {
 #[utoipa::path(post, path = "/v1/password-resets/consume", request_body = TokenBody, tag = "password-resets",
     responses((status = 200, body = Consumed, description = "the token is now used"),
               (status = 404, description = "unknown, used or replaced"), (status = 410, description = "expired"),
-              (status = 429, description = "too many unknown tokens from this client")))]
+              (status = 429, description = "too many unknown tokens from this end user")))]
 pub async fn consume(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    EndUser(client): EndUser,
     Json(body): Json<TokenBody>,
 ) -> Result<Json<Consumed>, ApiError> {
-    token_route(&state, client.ip(), async {
+    token_route(&state, client, async {
         let unknown = || ApiError::not_found("unknown, used or replaced reset token");
         let hash = Token::parse(&body.token).map_err(|_| unknown())?.hash().as_bytes().to_vec();
         // One statement: of two concurrent consumes, exactly one updates the row.

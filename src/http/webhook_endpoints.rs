@@ -44,8 +44,13 @@ pub struct EndpointView {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// Only in the answer to a create; otherwise its masked form.
-    pub secret: String,
+    /// While a secret rotation's grace period lasts: when the old secret
+    /// stops signing.
+    pub previous_secret_until: Option<DateTime<Utc>>,
+    /// Only in the answer that creates it (a create or a rotation); it is
+    /// sealed at rest and never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 impl From<Endpoint> for EndpointView {
@@ -57,7 +62,8 @@ impl From<Endpoint> for EndpointView {
             enabled: e.enabled,
             disabled_reason: e.disabled_reason,
             created_at: e.created_at,
-            secret: e.secret.0.masked(),
+            previous_secret_until: e.previous_secret_until,
+            secret: None,
         }
     }
 }
@@ -85,10 +91,55 @@ pub async fn create(
         secret: body.secret.as_deref(),
         allow_private: state.allow_private,
     };
-    let (id, secret) = endpoints::create(&state.pool, new).await?;
+    let (id, secret) = endpoints::create(&state.pool, state.key()?, new).await?;
     let mut view = EndpointView::from(endpoints::get(&state.pool, id).await?);
-    view.secret = secret.expose().to_owned();
+    view.secret = Some(secret.expose().to_owned());
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the old secret keeps signing too (humantime: `24h`, `90m`);
+    /// default 24h, `0s` drops it at once.
+    #[schema(example = "24h")]
+    pub grace: Option<String>,
+}
+
+/// How long the old secret signs too unless told otherwise.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", params(("id" = Uuid, Path)),
+    request_body(content = Option<RotateSecret>, description = "optional; none means the default grace of 24h"), tag = "webhook-endpoints",
+    responses((status = 200, body = EndpointView, description = "the new secret, shown this once; during the grace period every request carries both signatures"),
+              (status = 404), (status = 422, description = "bad grace period")))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<EndpointView>, ApiError> {
+    let id = endpoint_id(&id)?;
+    // The body is optional: none at all means the default grace.
+    let body: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateSecret::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            )
+        })?
+    };
+    let grace = match body.grace.as_deref() {
+        None => DEFAULT_GRACE,
+        Some(raw) => humantime::parse_duration(raw.trim())
+            .map_err(|e| EndpointError::InvalidGrace(e.to_string()))?,
+    };
+    let secret = endpoints::rotate_secret(&state.pool, state.key()?, id, grace).await?;
+    let mut view = EndpointView::from(endpoints::get(&state.pool, id).await?);
+    view.secret = Some(secret.expose().to_owned());
+    Ok(Json(view))
 }
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhook-endpoints", responses((status = 200, body = EndpointList)))]

@@ -3,19 +3,20 @@
 
 mod database;
 pub mod held;
+pub mod key_check;
 mod outbox;
 mod processed;
 mod recordable;
 pub mod recorder;
 pub mod runner;
-mod secret_key;
+pub mod secret_key;
 pub mod wake;
 
 pub use database::{ADMIN_POOL, prepare_database};
-pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_email};
+pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email};
 pub use processed::{record_event, record_events};
 pub use recordable::recordable;
-pub use secret_key::SecretKey;
+pub use secret_key::{OpenError, Place, SecretKey};
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

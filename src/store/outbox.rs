@@ -1,4 +1,5 @@
 use super::SecretKey;
+use super::secret_key::Place;
 use crate::domain::{EmailAddress, EventId, Token};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -36,13 +37,52 @@ pub struct NewEmail<'a> {
     pub token: Option<&'a Token>,
 }
 
+/// An email that will not be sent because its recipient is over the rate
+/// limit: kept as `dropped`, with its `rate_limited` attempt, so operators
+/// see it (`herald emails`, `/v1/events/{id}`). It holds no token.
+pub async fn insert_dropped_email(
+    conn: &mut PgConnection,
+    email: NewEmail<'_>,
+    detail: &str,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data,
+                                   status, attempts, last_error, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'dropped', 1, $8, now())",
+    )
+    .bind(id)
+    .bind(email.event_id.as_str())
+    .bind(email.event_time)
+    .bind(email.template.name())
+    .bind(email.recipient.as_str())
+    .bind(email.locale)
+    .bind(email.data)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO email_attempts (outbox_id, attempt, outcome, detail) VALUES ($1, 1, 'rate_limited', $2)",
+    )
+    .bind(id)
+    .bind(detail)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
 pub async fn insert_email(
     conn: &mut PgConnection,
     key: &SecretKey,
     email: NewEmail<'_>,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    let sealed = email.token.map(|t| key.seal(t, id));
+    let place = Place::Email {
+        row: id,
+        recipient: email.recipient.as_str(),
+        template: email.template.name(),
+    };
+    let sealed = email.token.map(|t| key.seal_token(t, &place));
     sqlx::query(
         "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data, token_sealed)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

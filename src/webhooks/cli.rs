@@ -21,8 +21,17 @@ pub enum WebhooksCommand {
         #[arg(long)]
         secret: Option<String>,
     },
-    /// Print every endpoint, one JSON object per line (secrets masked).
+    /// Print every endpoint, one JSON object per line (secrets are never shown again).
     List,
+    /// Give an endpoint a new secret (printed once); the old one signs too
+    /// for the grace period, so receivers verify with either.
+    #[command(name = "rotate-secret")]
+    RotateSecret {
+        id: Uuid,
+        /// How long the old secret keeps signing (humantime: 24h, 90m; 0s: not at all).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        grace: Duration,
+    },
     /// Remove an endpoint with its deliveries.
     Remove { id: Uuid },
     /// Enable an endpoint; its pending deliveries resume.
@@ -56,7 +65,7 @@ pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Resul
                 secret: secret.as_deref(),
                 allow_private: settings.webhook_allow_private,
             };
-            let (id, secret) = endpoints::create(&pool, new).await?;
+            let (id, secret) = endpoints::create(&pool, &settings.secret_key()?, new).await?;
             println!("id: {id}");
             println!("secret: {}", secret.expose());
         }
@@ -64,10 +73,22 @@ pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Resul
             for e in endpoints::list(&pool).await? {
                 let line = json!({
                     "id": e.id, "url": e.url, "events": e.event_types, "enabled": e.enabled,
-                    "disabled_reason": e.disabled_reason, "secret": e.secret.0.masked(),
+                    "disabled_reason": e.disabled_reason,
+                    "previous_secret_until": e.previous_secret_until,
                     "created_at": e.created_at,
                 });
                 println!("{line}");
+            }
+        }
+        WebhooksCommand::RotateSecret { id, grace } => {
+            let secret =
+                endpoints::rotate_secret(&pool, &settings.secret_key()?, id, grace).await?;
+            println!("secret: {}", secret.expose());
+            if !grace.is_zero() {
+                println!(
+                    "the old secret signs too for {}",
+                    humantime::format_duration(grace)
+                );
             }
         }
         WebhooksCommand::Remove { id } => {

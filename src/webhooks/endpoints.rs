@@ -1,10 +1,14 @@
-//! Endpoint management, shared by the CLI and (later) the HTTP API: plain
-//! functions over the pool with typed results.
+//! Endpoint management, shared by the CLI and the HTTP API: plain
+//! functions over the pool with typed results. Secrets are sealed under
+//! `HERALD_SECRET_KEY` (the endpoint id as associated data) before they reach
+//! the database, and shown only in the answer that creates them.
 
 use super::signing::Secret;
 use super::ssrf;
+use crate::store::{Place, SecretKey};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +21,8 @@ pub enum EndpointError {
     InvalidSecret(String),
     #[error("invalid event type {0:?}")]
     InvalidEventType(String),
+    #[error("invalid grace period: {0}")]
+    InvalidGrace(String),
     #[error("no webhook endpoint {0}")]
     NotFound(Uuid),
     #[error(transparent)]
@@ -40,22 +46,19 @@ pub struct Endpoint {
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
-    #[sqlx(try_from = "String")]
-    pub secret: StoredSecret,
+    /// While a rotation's grace period lasts: when the old secret stops
+    /// signing.
+    pub previous_secret_until: Option<DateTime<Utc>>,
 }
 
-/// A secret read back from the database: only its masked form is shown.
-#[derive(Debug)]
-pub struct StoredSecret(pub Secret);
+const COLUMNS: &str = "id, url, event_types, enabled, disabled_reason, created_at,
+    CASE WHEN previous_secret_until > now() THEN previous_secret_until END AS previous_secret_until";
 
-impl TryFrom<String> for StoredSecret {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        Secret::parse(&text).map(StoredSecret)
-    }
-}
-
-pub async fn create(pool: &PgPool, new: NewEndpoint<'_>) -> Result<(Uuid, Secret), EndpointError> {
+pub async fn create(
+    pool: &PgPool,
+    key: &SecretKey,
+    new: NewEndpoint<'_>,
+) -> Result<(Uuid, Secret), EndpointError> {
     let url = check_url(new.url, new.allow_private)?;
     let secret = match new.secret {
         Some(text) => Secret::parse(text).map_err(EndpointError::InvalidSecret)?,
@@ -73,35 +76,93 @@ pub async fn create(pool: &PgPool, new: NewEndpoint<'_>) -> Result<(Uuid, Secret
     }
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO webhook_endpoints (id, url, secret, event_types) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO webhook_endpoints (id, url, secret_sealed, event_types) VALUES ($1, $2, $3, $4)",
     )
     .bind(id)
     .bind(url.as_str())
-    .bind(secret.expose())
+    .bind(seal(key, id, &secret))
     .bind(&types)
     .execute(pool)
     .await?;
     Ok((id, secret))
 }
 
+fn seal(key: &SecretKey, id: Uuid, secret: &Secret) -> Vec<u8> {
+    key.seal(secret.expose().as_bytes(), &Place::Endpoint { id })
+}
+
+/// Opens a sealed endpoint secret.
+pub fn open(key: &SecretKey, id: Uuid, sealed: &[u8]) -> Result<Secret, String> {
+    let (_, plain) = key
+        .open(sealed, &Place::Endpoint { id })
+        .map_err(|e| e.to_string())?;
+    Secret::parse(&String::from_utf8_lossy(&plain))
+}
+
 pub async fn list(pool: &PgPool) -> Result<Vec<Endpoint>, EndpointError> {
-    Ok(sqlx::query_as(
-        "SELECT id, url, event_types, enabled, disabled_reason, created_at, secret
-         FROM webhook_endpoints ORDER BY created_at, id",
-    )
-    .fetch_all(pool)
-    .await?)
+    let sql = format!("SELECT {COLUMNS} FROM webhook_endpoints ORDER BY created_at, id");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?)
 }
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Endpoint, EndpointError> {
-    sqlx::query_as(
-        "SELECT id, url, event_types, enabled, disabled_reason, created_at, secret
-         FROM webhook_endpoints WHERE id = $1",
+    let sql = format!("SELECT {COLUMNS} FROM webhook_endpoints WHERE id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(EndpointError::NotFound(id))
+}
+
+/// A new secret for the endpoint, returned this once. For `grace` the old
+/// one signs too (both signatures in `webhook-signature`), so receivers can
+/// switch without missing a message; a zero grace drops it at once.
+pub async fn rotate_secret(
+    pool: &PgPool,
+    key: &SecretKey,
+    id: Uuid,
+    grace: Duration,
+) -> Result<Secret, EndpointError> {
+    let secret = Secret::generate();
+    let grace = chrono::Duration::from_std(grace)
+        .map_err(|_| EndpointError::InvalidGrace("too long".into()))?;
+    let done = sqlx::query(
+        "UPDATE webhook_endpoints
+         SET previous_secret_sealed = CASE WHEN $3 > now() THEN secret_sealed END,
+             previous_secret_until = CASE WHEN $3 > now() THEN $3 END,
+             secret_sealed = $2, updated_at = now()
+         WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(EndpointError::NotFound(id))
+    .bind(seal(key, id, &secret))
+    .bind(Utc::now() + grace)
+    .execute(pool)
+    .await?;
+    found(done.rows_affected(), id)?;
+    Ok(secret)
+}
+
+/// Seals the secrets stored in clear before they were sealed at rest, and
+/// erases the clear ones. Run at every start-up and `herald migrate` (a SQL
+/// migration cannot seal); finds nothing to do once done.
+pub async fn seal_clear_secrets(pool: &PgPool, key: &SecretKey) -> Result<u64, EndpointError> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, secret FROM webhook_endpoints WHERE secret IS NOT NULL FOR UPDATE",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, text) in &rows {
+        let secret = Secret::parse(text).map_err(EndpointError::InvalidSecret)?;
+        sqlx::query("UPDATE webhook_endpoints SET secret_sealed = $2, secret = NULL WHERE id = $1")
+            .bind(id)
+            .bind(seal(key, *id, &secret))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
 }
 
 /// Removes the endpoint with its deliveries and attempts.

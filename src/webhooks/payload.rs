@@ -1,19 +1,29 @@
 //! The body every endpoint receives: `{"type","timestamp","data"}`, with no
-//! token anywhere in it.
+//! token, password or secret anywhere in it.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-/// Removes every key named `token` (any case), at any depth. Tokens are
-/// credentials for the user they were minted for; a webhook receiver must
-/// never be able to act as that user.
-pub fn strip_tokens(value: &mut Value) {
+/// Whether a key names a credential: `token`, `password`, `secret` (any
+/// case), or anything ending in `_token` or `Token` (`reset_token`,
+/// `accessToken`). Such values are credentials for the user they were
+/// minted for; a webhook receiver must never be able to act as that user.
+pub fn is_secret_key(key: &str) -> bool {
+    ["token", "password", "secret"]
+        .iter()
+        .any(|k| key.eq_ignore_ascii_case(k))
+        || key.to_ascii_lowercase().ends_with("_token")
+        || key.ends_with("Token")
+}
+
+/// Removes every secret-like key ([`is_secret_key`]) at any depth.
+pub fn strip_secrets(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            map.retain(|key, _| !key.eq_ignore_ascii_case("token"));
-            map.values_mut().for_each(strip_tokens);
+            map.retain(|key, _| !is_secret_key(key));
+            map.values_mut().for_each(strip_secrets);
         }
-        Value::Array(items) => items.iter_mut().for_each(strip_tokens),
+        Value::Array(items) => items.iter_mut().for_each(strip_secrets),
         _ => {}
     }
 }
@@ -29,7 +39,7 @@ pub fn build(
     let mut data = data.clone();
     data.extend(invite.unwrap_or_default());
     let mut data = Value::Object(data);
-    strip_tokens(&mut data);
+    strip_secrets(&mut data);
     json!({
         "type": event_type,
         "timestamp": time.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -41,6 +51,31 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knows_secret_like_keys() {
+        for key in [
+            "token",
+            "TOKEN",
+            "reset_token",
+            "ACCESS_TOKEN",
+            "accessToken",
+            "password",
+            "Secret",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in [
+            "tokens",
+            "token_type",
+            "tokenizer",
+            "passwords_count",
+            "secretary",
+            "id",
+        ] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
 
     #[test]
     fn strips_tokens_at_any_depth_and_merges_the_invite() {

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 pub const PG: &str = "127.0.0.1:5432";
 pub const AMQP: &str = "127.0.0.1:5672";
-pub const API_TOKEN: &str = "test-api-token";
+pub const API_TOKEN: &str = "test-api-token-7c1f0e9a2b4d6f8a0c3e5b7d9f1a3c5e";
 
 #[derive(Default)]
 pub struct Options {
@@ -430,9 +430,14 @@ impl TestApp {
         .unwrap();
         rows.into_iter()
             .map(|r| OutboxRow {
-                token: r
-                    .token_sealed
-                    .map(|s| self.key.open(&s, r.id).unwrap().expose().to_owned()),
+                token: r.token_sealed.map(|s| {
+                    let place = herald::store::Place::Email {
+                        row: r.id,
+                        recipient: &r.recipient,
+                        template: &r.template,
+                    };
+                    self.key.open_token(&s, &place).unwrap().expose().to_owned()
+                }),
                 template: r.template,
                 recipient: r.recipient,
                 data: r.data,

@@ -43,7 +43,9 @@ async fn medusa_app() -> (TestApp, Receiver) {
         secret: None,
         allow_private: true,
     };
-    endpoints::create(&app.pool, endpoint).await.unwrap();
+    endpoints::create(&app.pool, &app.key, endpoint)
+        .await
+        .unwrap();
     app.start_worker();
     (app, hooks)
 }

@@ -1,6 +1,7 @@
-//! No plaintext token anywhere in the database or the logs.
+//! No plaintext token or webhook endpoint secret anywhere in the database or the logs.
 
 use crate::helpers::{Options, TestApp, herald_bin, wait_until};
+use crate::receiver::Receiver;
 use lapin::BasicProperties;
 use serde_json::json;
 use std::process::Stdio;
@@ -59,11 +60,24 @@ async fn tokens_are_never_stored_or_logged_in_clear() {
     )
     .await;
 
+    // An endpoint as an earlier Herald stored it, its secret in clear: the
+    // binary seals it at start-up and signs with it.
+    let receiver = Receiver::start(vec![]).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    sqlx::query("INSERT INTO webhook_endpoints (id, url, secret) VALUES ($1, $2, $3)")
+        .bind(uuid::Uuid::now_v7())
+        .bind(receiver.url())
+        .bind(secret)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
     // The real binary, logging everything it can.
     let log = tempfile_path();
     let mut child = herald_bin()
         .arg("run")
         .envs(app.env())
+        .env("HERALD_WEBHOOK_ALLOW_PRIVATE", "true")
         .env("RUST_LOG", "trace")
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
@@ -79,6 +93,13 @@ async fn tokens_are_never_stored_or_logged_in_clear() {
             == 0
     })
     .await;
+    let delivered = receiver.wait_for(4).await;
+    let verifier = standardwebhooks::Webhook::new(secret).unwrap();
+    assert!(
+        verifier
+            .verify(delivered[0].body.as_bytes(), &delivered[0].headers)
+            .is_ok()
+    );
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -90,6 +111,8 @@ async fn tokens_are_never_stored_or_logged_in_clear() {
 
     assert!(tokens.contains(&given));
     assert_no_plaintext(&app, &tokens).await;
+    let secret_forms = [secret.to_owned(), secret["whsec_".len()..].to_owned()];
+    assert_no_plaintext(&app, &secret_forms).await;
 
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -97,6 +120,10 @@ async fn tokens_are_never_stored_or_logged_in_clear() {
         "the log was captured, with event ids"
     );
     tokens.dedup();
+    assert!(
+        !logs.contains(&secret_forms[1]),
+        "the endpoint secret is in the logs"
+    );
     for token in &tokens {
         assert!(
             !logs.contains(token.as_str()),

@@ -34,6 +34,14 @@ fn bad_settings_are_named_in_one_line() {
         (vec![("HERALD_SECRET_KEY", "c2hvcnQ=")], "HERALD_SECRET_KEY"),
         (vec![], "HERALD_SECRET_KEY"),
         (
+            vec![("HERALD_SECRET_KEY_PREVIOUS", "c2hvcnQ="), key],
+            "HERALD_SECRET_KEY_PREVIOUS",
+        ),
+        (
+            vec![("HERALD_API_TOKEN", "hunter2-is-a-short-token"), key],
+            "HERALD_API_TOKEN",
+        ),
+        (
             vec![("DATABASE_URL", "mysql://root:hunter2@db/x"), key],
             "DATABASE_URL",
         ),

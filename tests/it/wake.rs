@@ -22,6 +22,7 @@ async fn a_committed_email_wakes_the_dispatcher() {
         invite_ttl: chrono::Duration::days(1),
         reset_ttl: chrono::Duration::hours(1),
         key: app.key.clone(),
+        email_rate_limit: s.email_rate_limit,
     };
     let consumer = {
         let (s, pool, cancel) = (s.clone(), pool.clone(), cancel.clone());

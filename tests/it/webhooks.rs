@@ -37,7 +37,7 @@ async fn register(app: &TestApp, url: &str, events: &[&str]) -> (Uuid, String) {
         secret: None,
         allow_private: true,
     };
-    let (id, secret) = endpoints::create(&app.pool, new).await.unwrap();
+    let (id, secret) = endpoints::create(&app.pool, &app.key, new).await.unwrap();
     (id, secret.expose().to_owned())
 }
 
@@ -501,6 +501,7 @@ async fn private_targets_are_refused_at_registration_and_at_send_time() {
     let mut app = app_with(&[100], Duration::from_secs(2)).await;
     let refused = endpoints::create(
         &app.pool,
+        &app.key,
         NewEndpoint {
             url: "http://10.1.2.3/hook",
             event_types: vec![],

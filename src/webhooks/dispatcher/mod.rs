@@ -11,6 +11,7 @@ use send::Attempt;
 
 use super::fan_out::WAKE_CHANNEL;
 use super::retry_delay::retry_delay;
+use super::signing::Secret;
 use super::ssrf;
 use crate::settings::Settings;
 use crate::store::recorder::Recorder;
@@ -41,6 +42,7 @@ struct Dispatcher {
     lease: Duration,
     per_endpoint: i64,
     allow_private: bool,
+    key: crate::store::SecretKey,
 }
 
 #[derive(sqlx::FromRow)]
@@ -50,7 +52,11 @@ struct Claimed {
     body: String,
     attempts: i32,
     url: String,
-    secret: String,
+    /// `None` only for a row written in clear by an older Herald, until the
+    /// next start-up seals it.
+    secret_sealed: Option<Vec<u8>>,
+    /// The outgoing secret while a rotation's grace period lasts.
+    previous_secret_sealed: Option<Vec<u8>>,
     /// When the event that caused it was committed.
     created_at: chrono::DateTime<Utc>,
 }
@@ -105,8 +111,12 @@ impl runner::Dispatch for Running {
         self.dispatcher.lease_due(limit, held).await
     }
 
-    async fn deliver(&self, row: Claimed, _cancel: CancellationToken) {
-        let record = self.dispatcher.attempt_and_judge(row).await;
+    async fn deliver(&self, row: Claimed, cancel: CancellationToken) {
+        let secrets = match self.dispatcher.secrets(&row) {
+            Ok(secrets) => secrets,
+            Err(why) => return self.dispatcher.wait_for_key(&row, &why, &cancel).await,
+        };
+        let record = self.dispatcher.attempt_and_judge(row, &secrets).await;
         // Unrecorded, the delivery would be sent again once its lease lapsed
         // (by another worker; this one holds the row until then).
         self.recorder.record(record).await
@@ -136,6 +146,7 @@ impl Dispatcher {
             // One slow endpoint may hold at most a quarter of the slots.
             per_endpoint: i64::from(settings.webhook_per_endpoint()),
             allow_private: settings.webhook_allow_private,
+            key: settings.secret_key()?,
         })
     }
 
@@ -175,7 +186,10 @@ impl Dispatcher {
              SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
              FROM picked p, webhook_endpoints e
              WHERE d.id = p.id AND e.id = d.endpoint_id
-            RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret, d.created_at",
+            RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret_sealed,
+                      CASE WHEN e.previous_secret_until > now() THEN e.previous_secret_sealed END
+                          AS previous_secret_sealed,
+                      d.created_at",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(self.per_endpoint)
@@ -188,9 +202,9 @@ impl Dispatcher {
     }
 
     /// Makes one attempt and judges it: what is to be recorded.
-    async fn attempt_and_judge(&self, row: Claimed) -> Record {
+    async fn attempt_and_judge(&self, row: Claimed, secrets: &[Secret]) -> Record {
         let attempted_at = Utc::now();
-        let attempt = self.attempt(&row).await;
+        let attempt = self.attempt(&row, secrets).await;
         let verdict = self.judge(&row, &attempt);
         let (outcome, class) = labels(&verdict, attempt.status);
         metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome, "status_class" => class)

@@ -3,13 +3,45 @@
 //! transaction for every outcome gathered while the previous batch committed.
 
 use super::send::Attempt;
-use super::{Claimed, Verdict};
+use super::{Claimed, Dispatcher, Verdict};
 use crate::store::recorder::WriteBatch;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// How long a delivery whose endpoint secret no configured key opens waits
+/// before it is looked at again.
+const UNOPENED_DELAY_SECS: f64 = 5.0;
+
+impl Dispatcher {
+    /// The endpoint's secret does not open (a replica with the wrong
+    /// `HERALD_SECRET_KEY`): nothing is sent or recorded as an attempt, and
+    /// the delivery goes back as it was, its retry schedule untouched, to be
+    /// sent once a worker with the right key claims it.
+    pub(super) async fn wait_for_key(&self, row: &Claimed, why: &str, cancel: &CancellationToken) {
+        metrics::counter!("herald_webhooks_undecryptable_total").increment(1);
+        tracing::error!(delivery.id = %row.id, endpoint.id = %row.endpoint_id, "webhook waits: {why}");
+        crate::retry::until_recorded("putting the webhook delivery back", cancel, || async {
+            sqlx::query(
+                "UPDATE webhook_deliveries
+                 SET lease_until = NULL, attempts = attempts - 1, last_error = $3,
+                     next_attempt_at = now() + make_interval(secs => $4)
+                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+            )
+            .bind(row.id)
+            .bind(row.attempts)
+            .bind(why)
+            .bind(UNOPENED_DELAY_SECS)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+        })
+        .await;
+    }
+}
 
 /// One attempt to record, with where its delivery goes next.
 pub(super) struct Record {

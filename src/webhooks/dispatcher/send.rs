@@ -2,8 +2,9 @@
 //! back (status, `Retry-After`, a bounded excerpt of the body or the error).
 
 use super::{Claimed, Dispatcher};
+use crate::webhooks::endpoints;
 use crate::webhooks::retry_delay::parse_retry_after;
-use crate::webhooks::signing::{Secret, sign};
+use crate::webhooks::signing::{Secret, sign_all};
 use crate::webhooks::ssrf;
 use chrono::Utc;
 use std::time::{Duration, Instant};
@@ -21,7 +22,22 @@ pub(super) struct Attempt {
 }
 
 impl Dispatcher {
-    pub(super) async fn attempt(&self, row: &Claimed) -> Attempt {
+    /// The endpoint's secrets (two during a rotation's grace period). An
+    /// error means no configured key opens one: the delivery must wait for
+    /// the right key, not spend its retries.
+    pub(super) fn secrets(&self, row: &Claimed) -> Result<Vec<Secret>, String> {
+        let current = row
+            .secret_sealed
+            .as_ref()
+            .ok_or("the endpoint's secret is not sealed yet (Herald seals it at start-up)")?;
+        std::iter::once(current)
+            .chain(&row.previous_secret_sealed)
+            .map(|sealed| endpoints::open(&self.key, row.endpoint_id, sealed))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("the endpoint's secret is unusable: {e}"))
+    }
+
+    pub(super) async fn attempt(&self, row: &Claimed, secrets: &[Secret]) -> Attempt {
         let started = Instant::now();
         let refused = |error: String| Attempt {
             status: None,
@@ -29,10 +45,6 @@ impl Dispatcher {
             excerpt: None,
             error: Some(error),
             retry_after: None,
-        };
-        let secret = match Secret::parse(&row.secret) {
-            Ok(secret) => secret,
-            Err(e) => return refused(format!("the endpoint's stored secret is unusable: {e}")),
         };
         let url = match reqwest::Url::parse(&row.url) {
             Ok(url) => url,
@@ -56,7 +68,7 @@ impl Dispatcher {
             .header("webhook-timestamp", timestamp.to_string())
             .header(
                 "webhook-signature",
-                sign(&secret, &msg_id, timestamp, &row.body),
+                sign_all(secrets, &msg_id, timestamp, &row.body),
             )
             .body(row.body.clone())
             .send()

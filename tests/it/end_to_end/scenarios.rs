@@ -223,6 +223,7 @@ async fn a_webhook_endpoint_deleted_mid_stream_frees_every_slot() {
     let url = silent.url();
     let doomed = endpoints::create(
         &stack.app.pool,
+        &stack.app.key,
         NewEndpoint {
             url: &url,
             event_types: Vec::new(),

@@ -47,7 +47,9 @@ impl Stack {
             secret: None,
             allow_private: true,
         };
-        endpoints::create(&app.pool, endpoint).await.unwrap();
+        endpoints::create(&app.pool, &app.key, endpoint)
+            .await
+            .unwrap();
         Stack {
             app,
             receiver,
