@@ -35,6 +35,12 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             data,
             id,
         } => {
+            if !crate::events::EVENT_TYPES.contains(&event_type.as_str()) {
+                anyhow::bail!(
+                    "Herald does not consume {event_type:?}; it consumes {}",
+                    crate::events::EVENT_TYPES.join(", ")
+                );
+            }
             let data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
             let id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());

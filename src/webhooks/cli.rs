@@ -1,7 +1,6 @@
 //! `herald webhooks …`: endpoint management and replay from the command line.
 
 use super::endpoints::{self, NewEndpoint};
-use crate::app;
 use crate::settings::Settings;
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -43,7 +42,7 @@ pub enum WebhooksCommand {
 
 pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Result<()> {
     settings.check_urls()?;
-    let pool = app::prepare_database(settings).await?;
+    let pool = crate::store::existing(&settings.database_url, 2).await?;
     match command {
         WebhooksCommand::Add {
             url,

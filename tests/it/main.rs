@@ -1,6 +1,7 @@
 //! One test binary: every test gets its own database, exchange and queues.
 
 mod helpers;
+mod logged_worker;
 mod proxy;
 mod receiver;
 mod smtp_sink;
@@ -15,6 +16,7 @@ mod http;
 mod medusa_payloads;
 mod poison;
 mod probes;
+mod quiet_commands;
 mod relay;
 mod secrets;
 mod settings;
