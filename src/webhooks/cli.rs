@@ -29,8 +29,11 @@ pub enum WebhooksCommand {
     Enable { id: Uuid },
     /// Disable an endpoint; its deliveries wait until it is enabled.
     Disable { id: Uuid },
-    /// Re-queue failed deliveries.
+    /// Re-queue failed deliveries (and, with --pending, send waiting ones now).
     Replay {
+        /// Also make pending deliveries that wait for a later retry due now.
+        #[arg(long)]
+        pending: bool,
         /// Only this endpoint's.
         #[arg(long)]
         endpoint: Option<Uuid>,
@@ -81,13 +84,21 @@ pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Resul
             endpoints::disable(&pool, id, "disabled by an operator").await?;
             println!("disabled {id}");
         }
-        WebhooksCommand::Replay { endpoint, since } => {
+        WebhooksCommand::Replay {
+            endpoint,
+            since,
+            pending,
+        } => {
             let since = since
                 .map(|d| chrono::Duration::from_std(d).map(|d| chrono::Utc::now() - d))
                 .transpose()
                 .context("--since: too long")?;
             let n = endpoints::replay(&pool, endpoint, since).await?;
             println!("replayed {n}");
+            if pending {
+                let n = endpoints::bring_forward(&pool, endpoint, since).await?;
+                println!("brought forward {n} pending");
+            }
         }
     }
     pool.close().await;

@@ -13,6 +13,7 @@ mod email;
 mod end_to_end;
 mod events;
 mod http;
+mod local_webhooks;
 mod medusa_payloads;
 mod poison;
 mod probes;

@@ -18,6 +18,8 @@ pub(super) struct Attempt {
     pub excerpt: Option<String>,
     pub error: Option<String>,
     pub retry_after: Option<Duration>,
+    /// The SSRF guard refused the target: a setting, not the peer, is at fault.
+    pub refused_private: bool,
 }
 
 impl Dispatcher {
@@ -29,6 +31,7 @@ impl Dispatcher {
             excerpt: None,
             error: Some(error),
             retry_after: None,
+            refused_private: false,
         };
         let secret = match Secret::parse(&row.secret) {
             Ok(secret) => secret,
@@ -42,9 +45,12 @@ impl Dispatcher {
         if !self.allow_private
             && let Some(why) = ssrf::refuse_ip_literal(&url)
         {
-            return refused(format!(
-                "{why}; set HERALD_WEBHOOK_ALLOW_PRIVATE to allow it"
-            ));
+            return Attempt {
+                refused_private: true,
+                ..refused(format!(
+                    "{why}; set HERALD_WEBHOOK_ALLOW_PRIVATE to allow it"
+                ))
+            };
         }
         let msg_id = format!("msg_{}", row.id.simple());
         let timestamp = Utc::now().timestamp();
@@ -63,7 +69,13 @@ impl Dispatcher {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return refused(self.describe(e)),
+            Err(e) => {
+                let refused_private = ssrf::refused(&e);
+                return Attempt {
+                    refused_private,
+                    ..refused(self.describe(e))
+                };
+            }
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -81,6 +93,7 @@ impl Dispatcher {
             excerpt,
             error,
             retry_after,
+            refused_private: false,
         }
     }
 
