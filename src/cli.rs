@@ -31,6 +31,13 @@ pub enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// Ask a running worker's `/readyz` (at HERALD_HTTP_ADDR) whether it is ready;
+    /// exits 0 when it is (for container healthchecks, no curl needed).
+    Health {
+        /// Give up on an answer after this long (humantime).
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Check or render the email templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),

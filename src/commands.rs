@@ -97,8 +97,38 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             let _ = conn.close(200, "done".into()).await;
             Ok(())
         }
+        Command::Health { timeout } => health(&settings, timeout).await,
         Command::Webhooks(cmd) => crate::webhooks::cli::run(cmd, &settings).await,
     }
+}
+
+/// `herald health`: 200 from `/readyz` or an error saying what is not ready.
+async fn health(settings: &Settings, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let mut addr = settings.http_addr;
+    // A worker listening on every interface is reached on loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/readyz");
+    // reqwest is built without a default TLS provider; plain HTTP still needs one set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("no answer from {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("not ready ({status}): {}", body.trim());
+    }
+    println!("ready");
+    Ok(())
 }
 
 /// How long a graceful stop may take: the longest send in flight, then the

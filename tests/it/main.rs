@@ -12,6 +12,7 @@ mod dedupe;
 mod email;
 mod end_to_end;
 mod events;
+mod health_command;
 mod http;
 mod local_webhooks;
 mod medusa_payloads;
