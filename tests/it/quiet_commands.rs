@@ -21,7 +21,7 @@ fn stderr(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_command_on_a_missing_database_fails_and_creates_nothing() {
     let name = format!("herald_missing_{}", uuid::Uuid::new_v4().simple());
-    let url = format!("postgres://postgres@{}/{name}", crate::helpers::PG);
+    let url = format!("postgres://postgres@{}/{name}", *crate::helpers::PG);
     let output = run(&["webhooks", "list"], vec![("DATABASE_URL", url)]).await;
     assert!(!output.status.success(), "{output:?}");
     let err = stderr(&output);
@@ -32,7 +32,7 @@ async fn an_admin_command_on_a_missing_database_fails_and_creates_nothing() {
     assert!(err.contains("herald migrate"), "{err}");
     let admin = sqlx::PgPool::connect(&format!(
         "postgres://postgres@{}/postgres",
-        crate::helpers::PG
+        *crate::helpers::PG
     ))
     .await
     .unwrap();
