@@ -53,11 +53,13 @@ pub enum Command {
 pub enum DeadLetters {
     /// Print dead-lettered events (one JSON object per line) without removing them.
     List {
+        /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
     /// Re-publish dead-lettered events to the exchange with their original routing key.
     Replay {
+        /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -74,6 +76,8 @@ pub enum TemplatesCommand {
         /// The email's data, a JSON object (as the event's handler stores it).
         #[arg(long)]
         data: String,
+        /// Language variant, e.g. fr or fr-CA (falls back to the default
+        /// templates); the data's `locale` when absent. Dates follow it.
         #[arg(long)]
         locale: Option<String>,
         /// The token to put in the link.

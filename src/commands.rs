@@ -67,11 +67,30 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             locale,
             token,
         }) => {
-            let data: serde_json::Value =
+            let mut data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
             let templates = crate::email::Templates::load(&settings.templates_dir)?;
-            let ctx =
-                crate::email::render_context(&name, &data, Some(&token), &settings.link_base_url);
+            // The expiry the handler would store for this data, so the derived
+            // wording comes out as in a real email.
+            let ttl = match name.as_str() {
+                "invite" => Some(settings.invite_ttl),
+                "password_reset" => Some(settings.reset_ttl),
+                _ => None,
+            };
+            if let (Some(ttl), Some(map)) = (ttl, data.as_object_mut())
+                && !map.contains_key("expires_at")
+            {
+                let at = chrono::Utc::now() + crate::store::pg_interval(ttl);
+                map.insert("expires_at".into(), serde_json::json!(at));
+            }
+            let locale = locale.or_else(|| data["locale"].as_str().map(str::to_owned));
+            let ctx = crate::email::render_context(
+                &name,
+                &data,
+                Some(&token),
+                &settings.link_base_url,
+                locale.as_deref(),
+            );
             let r = templates.render(&name, locale.as_deref(), &ctx)?;
             println!("Subject: {}\n\n{}\n\n{}", r.subject, r.text, r.html);
             Ok(())

@@ -196,7 +196,13 @@ impl EmailDispatcher {
             }
         }
         let token = token.as_ref().map(|t| t.expose());
-        let ctx = render_context(&row.template, &row.data, token, &self.settings.link_base);
+        let ctx = render_context(
+            &row.template,
+            &row.data,
+            token,
+            &self.settings.link_base,
+            row.locale.as_deref(),
+        );
         let rendered = match self
             .templates
             .render(&row.template, row.locale.as_deref(), &ctx)

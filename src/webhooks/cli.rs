@@ -24,11 +24,20 @@ pub enum WebhooksCommand {
     /// Print every endpoint, one JSON object per line (secrets masked).
     List,
     /// Remove an endpoint with its deliveries.
-    Remove { id: Uuid },
+    Remove {
+        /// The endpoint's id (see `webhooks list`).
+        id: Uuid,
+    },
     /// Enable an endpoint; its pending deliveries resume.
-    Enable { id: Uuid },
+    Enable {
+        /// The endpoint's id (see `webhooks list`).
+        id: Uuid,
+    },
     /// Disable an endpoint; its deliveries wait until it is enabled.
-    Disable { id: Uuid },
+    Disable {
+        /// The endpoint's id (see `webhooks list`).
+        id: Uuid,
+    },
     /// Re-queue failed deliveries (and, with --pending, send waiting ones now).
     Replay {
         /// Also make pending deliveries that wait for a later retry due now.

@@ -24,5 +24,6 @@ mod secrets;
 mod settings;
 mod shutdown;
 mod smtp_session;
+mod templates_render;
 mod wake;
 mod webhooks;
