@@ -210,7 +210,14 @@ impl EmailDispatcher {
             Ok(r) => r,
             Err(e) => return finish("invalid", None, e.to_string(), "failed"),
         };
-        let message = match message::build(&self.settings.from, &row.recipient, row.id, rendered) {
+        let encoding = self.mailer.encoding();
+        let message = match message::build(
+            &self.settings.from,
+            &row.recipient,
+            row.id,
+            rendered,
+            encoding,
+        ) {
             Ok(m) => m,
             Err(e) => return finish("invalid", None, e, "failed"),
         };
