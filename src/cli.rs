@@ -31,6 +31,13 @@ pub enum Command {
         #[arg(long)]
         id: Option<String>,
     },
+    /// Ask a running worker's `/readyz` (at HERALD_HTTP_ADDR) whether it is ready;
+    /// exits 0 when it is (for container healthchecks, no curl needed).
+    Health {
+        /// Give up on an answer after this long (humantime).
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Check or render the email templates.
     #[command(subcommand)]
     Templates(TemplatesCommand),
@@ -56,11 +63,13 @@ pub enum KeysCommand {
 pub enum DeadLetters {
     /// Print dead-lettered events (one JSON object per line) without removing them.
     List {
+        /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
     /// Re-publish dead-lettered events to the exchange with their original routing key.
     Replay {
+        /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -77,6 +86,8 @@ pub enum TemplatesCommand {
         /// The email's data, a JSON object (as the event's handler stores it).
         #[arg(long)]
         data: String,
+        /// Language variant, e.g. fr or fr-CA (falls back to the default
+        /// templates); the data's `locale` when absent. Dates follow it.
         #[arg(long)]
         locale: Option<String>,
         /// The token to put in the link.

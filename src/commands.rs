@@ -35,6 +35,12 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             data,
             id,
         } => {
+            if !crate::events::EVENT_TYPES.contains(&event_type.as_str()) {
+                anyhow::bail!(
+                    "Herald does not consume {event_type:?}; it consumes {}",
+                    crate::events::EVENT_TYPES.join(", ")
+                );
+            }
             let data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
             let id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
@@ -61,11 +67,30 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             locale,
             token,
         }) => {
-            let data: serde_json::Value =
+            let mut data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
             let templates = crate::email::Templates::load(&settings.templates_dir)?;
-            let ctx =
-                crate::email::render_context(&name, &data, Some(&token), &settings.link_base_url);
+            // The expiry the handler would store for this data, so the derived
+            // wording comes out as in a real email.
+            let ttl = match name.as_str() {
+                "invite" => Some(settings.invite_ttl),
+                "password_reset" => Some(settings.reset_ttl),
+                _ => None,
+            };
+            if let (Some(ttl), Some(map)) = (ttl, data.as_object_mut())
+                && !map.contains_key("expires_at")
+            {
+                let at = chrono::Utc::now() + crate::store::pg_interval(ttl);
+                map.insert("expires_at".into(), serde_json::json!(at));
+            }
+            let locale = locale.or_else(|| data["locale"].as_str().map(str::to_owned));
+            let ctx = crate::email::render_context(
+                &name,
+                &data,
+                Some(&token),
+                &settings.link_base_url,
+                locale.as_deref(),
+            );
             let r = templates.render(&name, locale.as_deref(), &ctx)?;
             println!("Subject: {}\n\n{}\n\n{}", r.subject, r.text, r.html);
             Ok(())
@@ -91,6 +116,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             let _ = conn.close(200, "done".into()).await;
             Ok(())
         }
+        Command::Health { timeout } => health(&settings, timeout).await,
         Command::Webhooks(cmd) => crate::webhooks::cli::run(cmd, &settings).await,
         Command::Keys(KeysCommand::Check) => {
             let key = settings.secret_key()?;
@@ -108,6 +134,35 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             Ok(())
         }
     }
+}
+
+/// `herald health`: 200 from `/readyz` or an error saying what is not ready.
+async fn health(settings: &Settings, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let mut addr = settings.http_addr;
+    // A worker listening on every interface is reached on loopback.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/readyz");
+    // reqwest is built without a default TLS provider; plain HTTP still needs one set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let response = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("no answer from {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("not ready ({status}): {}", body.trim());
+    }
+    println!("ready");
+    Ok(())
 }
 
 /// How long a graceful stop may take: the longest send in flight, then the

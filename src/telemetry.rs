@@ -5,8 +5,14 @@ use crate::settings::LogFormat;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
+/// Without `RUST_LOG`: INFO, minus two dependency lines that say nothing to
+/// an operator: sqlx's notice that the migrations table already exists, and
+/// lapin's dump of a returned message (its bytes), which Herald reports itself.
+pub const DEFAULT_FILTER: &str = "info,sqlx::postgres::notice=warn,lapin::returned_messages=error";
+
 pub fn init(format: Option<LogFormat>) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let format = format.unwrap_or(if std::io::stderr().is_terminal() {
         LogFormat::Pretty
     } else {

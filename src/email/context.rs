@@ -18,8 +18,16 @@ fn enc(value: &str) -> String {
 }
 
 /// Builds the template context for one email. `token` is the opened token,
-/// present for invite and reset emails.
-pub fn render_context(kind: &str, data: &Value, token: Option<&str>, link_base: &str) -> Value {
+/// present for invite and reset emails; `locale` (the email's) sets the
+/// language of the expiry date. A derived value that cannot be derived is
+/// left out, so that strict mode fails naming it instead of rendering a hole.
+pub fn render_context(
+    kind: &str,
+    data: &Value,
+    token: Option<&str>,
+    link_base: &str,
+    locale: Option<&str>,
+) -> Value {
     let mut ctx = data.clone();
     let Some(map) = ctx.as_object_mut() else {
         return ctx;
@@ -52,15 +60,38 @@ pub fn render_context(kind: &str, data: &Value, token: Option<&str>, link_base: 
         _ => None,
     };
     map.insert("link".into(), json!(link));
-    map.insert("expires_in".into(), json!(expires_in));
-    map.insert(
-        "expires_at_text".into(),
-        json!(expires_at.map(|at| at.format("%-d %B %Y, %H:%M UTC").to_string())),
-    );
+    if let Some(expires_in) = expires_in {
+        map.insert("expires_in".into(), json!(expires_in));
+    }
+    if let Some(at) = expires_at {
+        map.insert("expires_at_text".into(), json!(date_text(at, locale)));
+    }
     for key in ["first_name", "last_name", "invited_by", "role", "email"] {
         map.entry(key).or_insert(Value::Null);
     }
     ctx
+}
+
+/// "1 January 2030, 00:00 UTC", with month names in the email's language
+/// (chrono's locale data: `fr` → "1 janvier 2030, 00:00 UTC").
+pub fn date_text(at: DateTime<Utc>, locale: Option<&str>) -> String {
+    const FORMAT: &str = "%-d %B %Y, %H:%M UTC";
+    match locale.and_then(chrono_locale) {
+        Some(locale) => at.format_localized(FORMAT, locale).to_string(),
+        None => at.format(FORMAT).to_string(),
+    }
+}
+
+/// `fr-CA` → `fr_CA`; a bare language `fr` → `fr_FR` (its home country).
+fn chrono_locale(locale: &str) -> Option<chrono::Locale> {
+    let locale = locale.trim().replace('-', "_");
+    let (lang, country) = match locale.split_once('_') {
+        Some((lang, country)) => (lang.to_ascii_lowercase(), country.to_ascii_uppercase()),
+        None => (locale.to_ascii_lowercase(), locale.to_ascii_uppercase()),
+    };
+    chrono::Locale::try_from(format!("{lang}_{country}").as_str())
+        .ok()
+        .or_else(|| chrono::Locale::try_from(lang.as_str()).ok())
 }
 
 /// "45 minutes", "2 hours", "7 days": rounded to the unit a reader expects.
@@ -103,13 +134,20 @@ mod tests {
             &json!({"email": "a+b@example.com", "ttl_minutes": 60}),
             Some("t/k=n"),
             "https://x.test/app",
+            None,
         );
         assert_eq!(
             ctx["link"],
             "https://x.test/app/reset-password?token=t%2Fk%3Dn&email=a%2Bb%40example.com"
         );
         assert_eq!(ctx["expires_in"], "60 minutes");
-        let ctx = render_context("invite", &json!({}), Some("abc_-"), "https://x.test/app");
+        let ctx = render_context(
+            "invite",
+            &json!({}),
+            Some("abc_-"),
+            "https://x.test/app",
+            None,
+        );
         assert_eq!(ctx["link"], "https://x.test/app/invite?token=abc_-");
     }
 
@@ -117,15 +155,26 @@ mod tests {
     fn expiry_wording_follows_expires_at() {
         let at = Utc::now() + chrono::Duration::minutes(15) + chrono::Duration::seconds(5);
         let data = json!({"email": "a@example.com", "expires_at": at, "ttl_minutes": 60});
-        let ctx = render_context("password_reset", &data, Some("t"), "https://x.test");
+        let ctx = render_context("password_reset", &data, Some("t"), "https://x.test", None);
         assert_eq!(ctx["expires_in"], "15 minutes");
         assert_eq!(
             ctx["expires_at_text"],
             at.format("%-d %B %Y, %H:%M UTC").to_string()
         );
         let data = json!({"expires_at": Utc::now() + chrono::Duration::days(3)});
-        let ctx = render_context("invite", &data, Some("t"), "https://x.test");
+        let ctx = render_context("invite", &data, Some("t"), "https://x.test", None);
         assert_eq!(ctx["expires_in"], "3 days");
+    }
+
+    #[test]
+    fn dates_follow_the_locale_and_missing_expiry_is_left_out() {
+        let at = "2030-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(date_text(at, None), "1 January 2030, 00:00 UTC");
+        assert_eq!(date_text(at, Some("fr")), "1 janvier 2030, 00:00 UTC");
+        assert_eq!(date_text(at, Some("de")), "1 Januar 2030, 00:00 UTC");
+        assert_eq!(date_text(at, Some("xx")), "1 January 2030, 00:00 UTC");
+        let ctx = render_context("invite", &json!({}), Some("t"), "https://x.test", None);
+        assert!(ctx.get("expires_in").is_none() && ctx.get("expires_at_text").is_none());
     }
 
     #[test]

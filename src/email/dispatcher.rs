@@ -175,7 +175,13 @@ impl EmailDispatcher {
             }
         }
         let token = token.as_ref().map(|t| t.expose());
-        let ctx = render_context(&row.template, &row.data, token, &self.settings.link_base);
+        let ctx = render_context(
+            &row.template,
+            &row.data,
+            token,
+            &self.settings.link_base,
+            row.locale.as_deref(),
+        );
         let rendered = match self
             .templates
             .render(&row.template, row.locale.as_deref(), &ctx)
@@ -183,7 +189,14 @@ impl EmailDispatcher {
             Ok(r) => r,
             Err(e) => return finish("invalid", None, e.to_string(), "failed"),
         };
-        let message = match message::build(&self.settings.from, &row.recipient, row.id, rendered) {
+        let encoding = self.mailer.encoding();
+        let message = match message::build(
+            &self.settings.from,
+            &row.recipient,
+            row.id,
+            rendered,
+            encoding,
+        ) {
             Ok(m) => m,
             Err(e) => return finish("invalid", None, e, "failed"),
         };

@@ -38,6 +38,14 @@ pub enum SendOutcome {
 }
 
 impl Mailer {
+    /// How message bodies should be encoded for this transport.
+    pub fn encoding(&self) -> super::message::Encoding {
+        match self {
+            Mailer::Smtp(_) => super::message::Encoding::Safe,
+            Mailer::File(_) => super::message::Encoding::Readable,
+        }
+    }
+
     pub fn from_url(url: &str, timeout: Duration, pool_size: u32) -> anyhow::Result<Self> {
         if let Some(dir) = url.strip_prefix("file://") {
             std::fs::create_dir_all(dir)

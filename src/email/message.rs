@@ -3,14 +3,30 @@
 
 use super::Rendered;
 use lettre::Message;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentTransferEncoding;
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use uuid::Uuid;
+
+/// How the bodies are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Whatever survives any relay (quoted-printable or base64 beyond ASCII
+    /// and short lines): for SMTP, where 8BITMIME is not negotiated.
+    Safe,
+    /// The text as it is where it allows (UTF-8, no NUL, lines within RFC
+    /// 5322's 998 bytes), else as `Safe`: `file://` mail stays readable, its
+    /// link copyable with `cat`. Labelled `binary` (RFC 2045: 8-bit data
+    /// without the 76-character line rule), since lettre labels `8bit` only
+    /// text whose lines are all shorter than 76, and a link is not.
+    Readable,
+}
 
 pub fn build(
     from: &Mailbox,
     recipient: &str,
     outbox_id: Uuid,
     rendered: Rendered,
+    encoding: Encoding,
 ) -> Result<Message, String> {
     let to: Mailbox = recipient
         .parse()
@@ -22,9 +38,29 @@ pub fn build(
         .subject(rendered.subject)
         .message_id(Some(format!("<{outbox_id}@{domain}>")))
         .date_now()
-        .multipart(MultiPart::alternative_plain_html(
-            rendered.text,
-            rendered.html,
-        ))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(SinglePart::plain(body(rendered.text, encoding)))
+                .singlepart(SinglePart::html(body(rendered.html, encoding))),
+        )
         .map_err(|e| format!("cannot build the message: {e}"))
+}
+
+/// No NUL or lone CR, and every line within 998 bytes (the CRLF added).
+fn fits_as_is(text: &str) -> bool {
+    !text.contains('\0')
+        && text
+            .split('\n')
+            .all(|line| line.len() <= 998 && !line.trim_end_matches('\r').contains('\r'))
+}
+
+fn body(text: String, encoding: Encoding) -> Body {
+    match encoding {
+        Encoding::Safe => Body::new(text),
+        Encoding::Readable if fits_as_is(&text) => {
+            Body::new_with_encoding(text.clone(), ContentTransferEncoding::Binary)
+                .unwrap_or_else(|_| Body::new(text))
+        }
+        Encoding::Readable => Body::new(text),
+    }
 }

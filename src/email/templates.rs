@@ -170,13 +170,14 @@ impl Templates {
     pub fn check(&self, link_base: &str) -> Result<usize, TemplateError> {
         let mut rendered = 0;
         for (kind, locales) in &self.locales {
-            let data = crate::email::render_context(
-                kind,
-                &crate::email::sample_data(kind),
-                Some("sample-token"),
-                link_base,
-            );
             for locale in std::iter::once(None).chain(locales.iter().map(|l| Some(l.as_str()))) {
+                let data = crate::email::render_context(
+                    kind,
+                    &crate::email::sample_data(kind),
+                    Some("sample-token"),
+                    link_base,
+                    locale,
+                );
                 self.render(kind, locale, &data)?;
                 rendered += 1;
             }

@@ -143,6 +143,9 @@ impl Session<'_> {
             if let Ok((envelope, _)) = parsed {
                 span.record("event.id", envelope.id.as_str());
                 span.record("event.type", envelope.event_type.as_str());
+            } else if let Some(id) = rejected_id(delivery) {
+                // A rejected event's lines still carry what id it has.
+                span.record("event.id", id.as_str());
             }
             self.settle(delivery, outcome, dead)
                 .instrument(span)
@@ -219,6 +222,24 @@ impl Session<'_> {
                 }
             }
         }
+    }
+}
+
+/// The id of an event rejected for its data (its envelope parses), else
+/// its AMQP `message-id`.
+fn rejected_id(delivery: &Delivery) -> Option<String> {
+    let envelope = Envelope::parse(&Incoming {
+        routing_key: delivery.routing_key.as_str(),
+        properties: &delivery.properties,
+        body: &delivery.data,
+    });
+    match envelope {
+        Ok(envelope) => Some(envelope.id.as_str().to_owned()),
+        Err(_) => delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.to_string()),
     }
 }
 

@@ -37,6 +37,27 @@ pub fn pool(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
         .connect_lazy_with(options))
 }
 
+/// A pool on a database that must already exist: admin commands never
+/// create one, so a mistyped `DATABASE_URL` fails instead of making a new,
+/// empty database. Only `herald migrate` and `herald run` create and migrate.
+pub async fn existing(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
+    use anyhow::Context as _;
+    use sqlx::migrate::MigrateDatabase as _;
+    let exists = sqlx::Postgres::database_exists(database_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    if !exists {
+        let name = PgConnectOptions::from_str(database_url)?
+            .get_database()
+            .unwrap_or("postgres")
+            .to_owned();
+        anyhow::bail!(
+            "DATABASE_URL: database {name:?} does not exist; `herald migrate` creates it"
+        );
+    }
+    pool(database_url, max)
+}
+
 /// A duration as PostgreSQL's `interval` takes it: whole microseconds, and
 /// at most about 292,000 years.
 pub fn pg_interval(d: Duration) -> chrono::Duration {

@@ -33,13 +33,25 @@ pub enum WebhooksCommand {
         grace: Duration,
     },
     /// Remove an endpoint with its deliveries.
-    Remove { id: Uuid },
+    Remove {
+        /// The endpoint's id (see `webhooks list`).
+        id: Uuid,
+    },
     /// Enable an endpoint; its pending deliveries resume.
-    Enable { id: Uuid },
+    Enable {
+        /// The endpoint's id (see `webhooks list`).
+        id: Uuid,
+    },
     /// Disable an endpoint; its deliveries wait until it is enabled.
-    Disable { id: Uuid },
-    /// Re-queue failed deliveries.
+    Disable {
+        /// The endpoint's id (see `webhooks list`).
+        id: Uuid,
+    },
+    /// Re-queue failed deliveries (and, with --pending, send waiting ones now).
     Replay {
+        /// Also make pending deliveries that wait for a later retry due now.
+        #[arg(long)]
+        pending: bool,
         /// Only this endpoint's.
         #[arg(long)]
         endpoint: Option<Uuid>,
@@ -51,8 +63,7 @@ pub enum WebhooksCommand {
 
 pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Result<()> {
     settings.check_urls()?;
-    let pool =
-        crate::store::prepare_database(&settings.database_url, crate::store::ADMIN_POOL).await?;
+    let pool = crate::store::existing(&settings.database_url, crate::store::ADMIN_POOL).await?;
     match command {
         WebhooksCommand::Add {
             url,
@@ -103,13 +114,21 @@ pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Resul
             endpoints::disable(&pool, id, "disabled by an operator").await?;
             println!("disabled {id}");
         }
-        WebhooksCommand::Replay { endpoint, since } => {
+        WebhooksCommand::Replay {
+            endpoint,
+            since,
+            pending,
+        } => {
             let since = since
                 .map(|d| chrono::Duration::from_std(d).map(|d| chrono::Utc::now() - d))
                 .transpose()
                 .context("--since: too long")?;
             let n = endpoints::replay(&pool, endpoint, since).await?;
             println!("replayed {n}");
+            if pending {
+                let n = endpoints::bring_forward(&pool, endpoint, since).await?;
+                println!("brought forward {n} pending");
+            }
         }
     }
     pool.close().await;

@@ -225,6 +225,32 @@ pub async fn replay(
     Ok(done.rows_affected())
 }
 
+/// Makes pending deliveries waiting for a later retry due now (an operator
+/// fixed the receiver or a setting); their attempt count stays. A delivery
+/// in flight (leased) is left to finish.
+pub async fn bring_forward(
+    pool: &PgPool,
+    endpoint: Option<Uuid>,
+    since: Option<DateTime<Utc>>,
+) -> Result<u64, EndpointError> {
+    if let Some(id) = endpoint {
+        get(pool, id).await?;
+    }
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries
+         SET next_attempt_at = now()
+         WHERE status = 'pending' AND next_attempt_at > now()
+           AND (lease_until IS NULL OR lease_until <= now())
+           AND ($1::uuid IS NULL OR endpoint_id = $1)
+           AND ($2::timestamptz IS NULL OR created_at >= $2)",
+    )
+    .bind(endpoint)
+    .bind(since)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 fn found(rows: u64, id: Uuid) -> Result<(), EndpointError> {
     if rows == 0 {
         Err(EndpointError::NotFound(id))

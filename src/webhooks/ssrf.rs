@@ -81,6 +81,31 @@ pub fn refuse_ip_literal(url: &reqwest::Url) -> Option<String> {
     (!is_global(ip)).then(|| format!("refused: {ip} is not a public address"))
 }
 
+/// The guard's refusal of a name, told apart from other connect errors so
+/// that the dispatcher can warn about a setting rather than a failing peer.
+#[derive(Debug)]
+pub struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Whether the guard refused this request's target (somewhere in its causes).
+pub fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.is::<Refused>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// Resolves with the system resolver and keeps only global addresses, so a
 /// name that points (or is re-pointed) at an internal address is refused at
 /// connect time.
@@ -96,11 +121,11 @@ impl Resolve for GlobalOnly {
                 all.iter().copied().filter(|a| is_global(a.ip())).collect();
             if global.is_empty() {
                 let refused: Vec<String> = all.iter().map(|a| a.ip().to_string()).collect();
-                return Err(format!(
+                return Err(Box::new(Refused(format!(
                     "refused: {host} resolves to no public address ({}); set HERALD_WEBHOOK_ALLOW_PRIVATE to allow it",
                     refused.join(", ")
-                )
-                .into());
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(global.into_iter()) as Addrs)
         })

@@ -17,14 +17,19 @@ use lapin::{BasicProperties, Channel, Connection};
 use serde_json::Value;
 use sqlx::PgPool;
 use std::future::Future;
-use std::sync::Once;
+use std::sync::{LazyLock, Once};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub const PG: &str = "127.0.0.1:5432";
-pub const AMQP: &str = "127.0.0.1:5672";
+/// PostgreSQL (user postgres, trust) and RabbitMQ (guest/guest) for the tests:
+/// native by default; `HERALD_TEST_PG` / `HERALD_TEST_AMQP` point elsewhere
+/// (e.g. the compose services on 55432 / 56720).
+pub static PG: LazyLock<String> =
+    LazyLock::new(|| std::env::var("HERALD_TEST_PG").unwrap_or_else(|_| "127.0.0.1:5432".into()));
+pub static AMQP: LazyLock<String> =
+    LazyLock::new(|| std::env::var("HERALD_TEST_AMQP").unwrap_or_else(|_| "127.0.0.1:5672".into()));
 pub const API_TOKEN: &str = "test-api-token-7c1f0e9a2b4d6f8a0c3e5b7d9f1a3c5e";
 
 #[derive(Default)]
@@ -113,7 +118,7 @@ impl TestApp {
         let key_b64 = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
         let smtp = SmtpSink::start().await;
         let smtp_addr = smtp.addr.to_string();
-        let settings = settings_for(PG, AMQP, &smtp_addr, &name, &key_b64);
+        let settings = settings_for(&PG, &AMQP, &smtp_addr, &name, &key_b64);
         herald::app::migrate(&settings).await.expect("migrate");
         let db_proxy = if opts.proxy_db {
             Some(Proxy::start(PG.parse().unwrap()).await)
@@ -499,7 +504,7 @@ impl Drop for TestApp {
                     let _ = conn.close(200, "cleaned up".into()).await;
                 }
                 if let Ok(pool) =
-                    PgPool::connect(&format!("postgres://postgres@{PG}/postgres")).await
+                    PgPool::connect(&format!("postgres://postgres@{}/postgres", *PG)).await
                 {
                     let sql = format!("DROP DATABASE IF EXISTS herald_test_{name} WITH (FORCE)");
                     let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await;

@@ -213,11 +213,21 @@ impl Dispatcher {
             let age = (Utc::now() - row.created_at).to_std().unwrap_or_default();
             metrics::histogram!("herald_event_to_webhook_seconds").record(age.as_secs_f64());
         }
-        tracing::info!(
-            delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
-            status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
-            error = attempt.error.as_deref(), outcome, "webhook attempt"
-        );
+        if attempt.refused_private {
+            // Retrying will not help until an operator changes the setting.
+            tracing::warn!(
+                delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
+                error = attempt.error.as_deref(), outcome,
+                "webhook target refused: not a public address; set HERALD_WEBHOOK_ALLOW_PRIVATE=true \
+                 for this worker to allow it (development), then `herald webhooks replay --pending`"
+            );
+        } else {
+            tracing::info!(
+                delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
+                status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
+                error = attempt.error.as_deref(), outcome, "webhook attempt"
+            );
+        }
         Record::new(&row, attempted_at, attempt, verdict)
     }
 

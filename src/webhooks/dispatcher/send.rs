@@ -19,6 +19,8 @@ pub(super) struct Attempt {
     pub excerpt: Option<String>,
     pub error: Option<String>,
     pub retry_after: Option<Duration>,
+    /// The SSRF guard refused the target: a setting, not the peer, is at fault.
+    pub refused_private: bool,
 }
 
 impl Dispatcher {
@@ -45,6 +47,7 @@ impl Dispatcher {
             excerpt: None,
             error: Some(error),
             retry_after: None,
+            refused_private: false,
         };
         let url = match reqwest::Url::parse(&row.url) {
             Ok(url) => url,
@@ -54,9 +57,12 @@ impl Dispatcher {
         if !self.allow_private
             && let Some(why) = ssrf::refuse_ip_literal(&url)
         {
-            return refused(format!(
-                "{why}; set HERALD_WEBHOOK_ALLOW_PRIVATE to allow it"
-            ));
+            return Attempt {
+                refused_private: true,
+                ..refused(format!(
+                    "{why}; set HERALD_WEBHOOK_ALLOW_PRIVATE to allow it"
+                ))
+            };
         }
         let msg_id = format!("msg_{}", row.id.simple());
         let timestamp = Utc::now().timestamp();
@@ -75,7 +81,13 @@ impl Dispatcher {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return refused(self.describe(e)),
+            Err(e) => {
+                let refused_private = ssrf::refused(&e);
+                return Attempt {
+                    refused_private,
+                    ..refused(self.describe(e))
+                };
+            }
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -93,6 +105,7 @@ impl Dispatcher {
             excerpt,
             error,
             retry_after,
+            refused_private: false,
         }
     }
 
