@@ -6,13 +6,9 @@ use crate::events::Context;
 use crate::settings::Settings;
 use crate::{intake, retry, store};
 use anyhow::Context as _;
-use sqlx::migrate::MigrateDatabase;
-use sqlx::{PgPool, Postgres};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-/// Connections for commands, migrations and the consumer's one transaction
-/// at a time.
-const ADMIN_POOL: u32 = 2;
 /// Connections for the HTTP API and probes: a flood of requests waits here,
 /// never for the worker's connections.
 const HTTP_POOL: u32 = 4;
@@ -26,23 +22,7 @@ fn dispatch_pool_size(settings: &Settings) -> u32 {
 /// Creates the database if it does not exist yet, then applies pending
 /// migrations (under sqlx's advisory lock, so concurrent replicas are safe).
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
-    let url = settings.database_url.as_str();
-    if !Postgres::database_exists(url)
-        .await
-        .context("connecting to PostgreSQL")?
-    {
-        // Another replica may win the race; only its absence afterwards is an error.
-        if let Err(e) = Postgres::create_database(url).await
-            && !Postgres::database_exists(url).await?
-        {
-            return Err(e).context("creating the database");
-        }
-    }
-    let pool = store::pool(url, ADMIN_POOL)?;
-    store::MIGRATOR
-        .run(&pool)
-        .await
-        .context("applying migrations")?;
+    let pool = store::prepare_database(&settings.database_url, store::ADMIN_POOL).await?;
     if settings.secret_key.is_some() {
         let sealed = crate::webhooks::endpoints::seal_clear_secrets(&pool, &settings.secret_key()?)
             .await
@@ -133,14 +113,12 @@ pub async fn run_with_listener(
         settings: email_settings,
     });
     tasks.spawn(emails.run(cancel.clone()));
-    let relay_wake = std::sync::Arc::new(tokio::sync::Notify::new());
     tasks.spawn(crate::relay::run(
         settings.clone(),
         pool.clone(),
-        relay_wake.clone(),
         cancel.clone(),
     ));
-    let state = crate::http::AppState::new(http_pool.clone(), &settings, relay_wake, broker);
+    let state = crate::http::AppState::new(http_pool.clone(), &settings, broker);
     let router = crate::http::router(state, settings.api_token.as_deref());
     tasks.spawn(crate::http::serve(listener, router, cancel.clone()));
     {

@@ -6,20 +6,27 @@
 //! # Layout
 //!
 //! ```text
-//! AMQP delivery ─► intake::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
+//! AMQP delivery ─► events::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
 //!                                           │
-//!       one transaction: store::record_event (dedupe) → the kind's handler
-//!       (invites, reset tokens, store outbox rows) → commit → ack
+//!       intake::batch, one transaction a window, a savepoint an event:
+//!       store::record_event (dedupe) → events::apply (the kind's handler: invites,
+//!       reset tokens, outbox rows) → webhooks::fan_out (delivery rows) → commit → ack
+//!       (refused: that savepoint rolls back and the event is dead-lettered)
 //!
-//! email_outbox ─► email::EmailDispatcher (claim with lease, render, SMTP, record attempt)
+//! email_outbox       ─► email::EmailDispatcher (claim with lease, render, SMTP, record)
+//! webhook_deliveries ─► webhooks::dispatcher   (claim with lease, sign, POST, record)
+//! event_outbox       ─► relay                  (lease, publish with confirm, delete)
 //! ```
+//!
+//! Modules depend downwards only: `commands` → `app` → `intake` → `events`,
+//! `webhooks`, `email` → `store`, `domain`; nothing calls back up.
 //!
 //! - `cli`, `commands`: the `herald` command line and what each command does.
 //! - `settings`: every setting, flag and environment variable, parsed at start-up.
 //! - `app`: start-up (database, migrations, topology) and the worker's lifetime.
 //! - `intake`: the AMQP side: topology, consumer (and its live `BrokerStatus`), envelope
 //!   parsing, the batch with its one-at-a-time fallback, dead letters, publishing.
-//! - `events`: one file per event kind, each parsing its data and applying it.
+//! - `events`: the envelope, and one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
 //! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.

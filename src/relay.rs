@@ -1,19 +1,38 @@
 //! Events Herald publishes itself (`invite.accepted` after an API accept).
 //! They are written to `event_outbox` in the transaction that makes the
-//! change, and relayed here with publisher confirms: the change stands even
-//! while the broker is down, and its event goes out once it is back.
+//! change, and relayed through the dispatch runner with publisher confirms:
+//! the change stands even while the broker is down, and its event goes out
+//! once it is back. Rows are leased, never locked across a publish, and a
+//! row the broker refuses backs off alone.
 
 use crate::settings::Settings;
+use crate::store::runner::{self, Dispatch};
+use crate::store::wake::{self, Wake};
 use crate::{intake, retry};
 use anyhow::Context as _;
 use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// Woken at commit by [`enqueue`].
+pub const WAKE_CHANNEL: &str = "herald_relay";
+/// Publishes in flight at once (their confirms are awaited together).
+const CONCURRENCY: usize = 16;
+/// How often due rows are looked for without a wake-up.
+const POLL: Duration = Duration::from_secs(1);
+/// Outlives a publish and its record; a dead worker's rows come back after it.
+const LEASE: Duration = Duration::from_secs(30);
+/// One publish, confirm included.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait before a refused row is tried again.
+const MAX_DELAY: Duration = Duration::from_secs(300);
 
 /// Queues a CloudEvent for publishing once the caller's transaction commits.
 pub async fn enqueue(conn: &mut PgConnection, event_type: &str, data: Value) -> sqlx::Result<()> {
@@ -23,39 +42,41 @@ pub async fn enqueue(conn: &mut PgConnection, event_type: &str, data: Value) -> 
         .bind(id)
         .bind(event_type)
         .bind(body)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-    Ok(())
+    wake::notify(conn, WAKE_CHANNEL).await
 }
 
-/// Publishes queued events until `cancel`, reconnecting as needed.
+/// Publishes queued events until `cancel`.
 pub async fn run(
     settings: Settings,
     pool: PgPool,
-    wake: Arc<Notify>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut backoff = retry::backoff();
-    while !cancel.is_cancelled() {
-        match relay_until_error(&settings, &pool, &wake, &cancel).await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "event relay paused; retrying");
-                if !retry::pause(backoff.next(), &cancel).await {
-                    break;
-                }
-            }
-        }
-    }
+    let wake = Wake::listen(&pool, WAKE_CHANNEL, POLL).await;
+    let relay = Arc::new(Relay {
+        settings,
+        pool,
+        broker: Mutex::new(Broker::default()),
+    });
+    runner::run(relay, CONCURRENCY, wake, cancel).await;
     Ok(())
 }
 
-/// Rows leased per round.
-const BATCH: i64 = 64;
-/// Outlives a round of publishes; a dead worker's rows come back after it.
-const LEASE: Duration = Duration::from_secs(30);
-/// Longest wait before a failing row is tried again.
-const MAX_DELAY: Duration = Duration::from_secs(300);
+struct Relay {
+    settings: Settings,
+    pool: PgPool,
+    broker: Mutex<Broker>,
+}
+
+/// The one connection the relay publishes on, opened when first needed and
+/// again after it is lost, with a backoff between failed connects.
+#[derive(Default)]
+struct Broker {
+    open: Option<(Channel, Connection)>,
+    down_until: Option<Instant>,
+    failures: u32,
+}
 
 #[derive(sqlx::FromRow)]
 struct Leased {
@@ -65,97 +86,157 @@ struct Leased {
     attempts: i32,
 }
 
-async fn relay_until_error(
-    settings: &Settings,
-    pool: &PgPool,
-    wake: &Notify,
-    cancel: &CancellationToken,
-) -> anyhow::Result<()> {
-    let mut channel = None;
-    while !cancel.is_cancelled() {
-        // Leased in a statement of its own: no transaction stays open across
-        // a publish, and replicas never take the same row.
-        let rows: Vec<Leased> = sqlx::query_as(
+impl Dispatch for Relay {
+    type Row = Leased;
+    const KIND: &'static str = "relay";
+
+    fn row_id(row: &Leased) -> Uuid {
+        row.id
+    }
+
+    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Leased>> {
+        sqlx::query_as(
             "UPDATE event_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
              FROM (SELECT id FROM event_outbox
                    WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                     AND NOT (id = ANY($3))
                    ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
              WHERE o.id = due.id
              RETURNING o.id, o.routing_key, o.body, o.attempts",
         )
-        .bind(BATCH)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .bind(crate::store::pg_interval(LEASE))
-        .fetch_all(pool)
-        .await?;
-        if rows.is_empty() {
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = cancel.cancelled() => {}
+        .bind(held)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    async fn deliver(&self, row: Leased, cancel: CancellationToken) {
+        let channel = match self.channel().await {
+            Ok(channel) => channel,
+            Err(wait) => {
+                // Not the row's fault: it waits for the broker, attempts unspent.
+                return self.reschedule(&row, wait, None, &cancel).await;
             }
-            continue;
-        }
-        if channel.is_none() {
-            let conn = intake::connect(&settings.amqp_url, "relay")
-                .await
-                .context("connecting to RabbitMQ")?;
-            let ch = conn.create_channel().await?;
-            ch.confirm_select(ConfirmSelectOptions::default()).await?;
-            channel = Some((ch, conn));
-        }
-        let (ch, conn) = channel.as_ref().expect("connected above");
-        for row in rows {
-            let event_id = row.id.to_string();
-            match intake::publisher::publish_body(
-                ch,
-                settings,
+        };
+        let event_id = row.id.to_string();
+        let published = tokio::time::timeout(
+            PUBLISH_TIMEOUT,
+            intake::publisher::publish_body(
+                &channel,
+                &self.settings,
                 &row.routing_key,
                 &event_id,
                 &row.body,
-            )
-            .await
-            {
-                Ok(()) => {
-                    retry::until_recorded("removing a relayed event", cancel, || async {
-                        sqlx::query("DELETE FROM event_outbox WHERE id = $1")
-                            .bind(row.id)
-                            .execute(pool)
-                            .await
-                            .map(drop)
-                    })
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("no confirm within {PUBLISH_TIMEOUT:?}")));
+        match published {
+            Ok(()) => {
+                retry::until_recorded("removing a relayed event", &cancel, || async {
+                    sqlx::query("DELETE FROM event_outbox WHERE id = $1")
+                        .bind(row.id)
+                        .execute(&self.pool)
+                        .await
+                        .map(drop)
+                })
+                .await;
+                tracing::info!(event.id = %event_id, event.type = %row.routing_key, "published");
+            }
+            Err(e) if !channel.status().connected() => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "the relay lost RabbitMQ; reconnecting"
+                );
+                self.broker.lock().await.open = None;
+                self.reschedule(&row, Duration::from_secs(1), None, &cancel)
                     .await;
-                    tracing::info!(event.id = %event_id, event.type = %row.routing_key, "published");
-                }
-                // The channel or connection is gone: every row waits for the
-                // next session (their leases lapse meanwhile).
-                Err(e) if !conn.status().connected() || !ch.status().connected() => return Err(e),
+            }
+            Err(e) => {
                 // This row alone was refused (not routable, not confirmed).
-                Err(e) => back_off(pool, &row, &e, cancel).await,
+                let doubled = Duration::from_secs(1).saturating_mul(1 << row.attempts.clamp(0, 16));
+                let delay = doubled.min(MAX_DELAY);
+                let error = crate::store::recordable(&format!("{e:#}"), 1024);
+                tracing::warn!(event.id = %row.id, event.type = %row.routing_key, error, ?delay,
+                    "relaying an event failed; it backs off alone");
+                metrics::counter!("herald_relay_failures_total").increment(1);
+                self.reschedule(&row, delay, Some(&error), &cancel).await;
             }
         }
     }
-    Ok(())
 }
 
-/// Puts a refused row back with a delay that doubles with its attempts.
-async fn back_off(pool: &PgPool, row: &Leased, e: &anyhow::Error, cancel: &CancellationToken) {
-    let doubled = Duration::from_secs(1).saturating_mul(1 << row.attempts.clamp(0, 16));
-    let delay = doubled.min(MAX_DELAY);
-    let error = crate::store::recordable(&format!("{e:#}"), 1024);
-    tracing::warn!(event.id = %row.id, event.type = %row.routing_key, error, ?delay,
-        "relaying an event failed; it backs off alone");
-    metrics::counter!("herald_relay_failures_total").increment(1);
-    retry::until_recorded("rescheduling a relayed event", cancel, || async {
-        sqlx::query(
-            "UPDATE event_outbox SET lease_until = NULL, next_attempt_at = now() + $2::interval,
-                    last_error = $3 WHERE id = $1",
-        )
-        .bind(row.id)
-        .bind(crate::store::pg_interval(delay))
-        .bind(&error)
-        .execute(pool)
-        .await
-        .map(drop)
-    })
-    .await;
+impl Relay {
+    /// The open channel, or how long to wait before the broker is tried again.
+    async fn channel(&self) -> Result<Channel, Duration> {
+        let mut broker = self.broker.lock().await;
+        if let Some((channel, conn)) = &broker.open
+            && channel.status().connected()
+            && conn.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        if let Some(until) = broker.down_until
+            && until > Instant::now()
+        {
+            return Err(until - Instant::now());
+        }
+        match self.connect().await {
+            Ok((channel, conn)) => {
+                broker.failures = 0;
+                broker.down_until = None;
+                broker.open = Some((channel.clone(), conn));
+                Ok(channel)
+            }
+            Err(e) => {
+                broker.failures += 1;
+                let wait = Duration::from_millis(100)
+                    .saturating_mul(1 << broker.failures.min(6))
+                    .min(Duration::from_secs(5));
+                broker.down_until = Some(Instant::now() + wait);
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "event relay cannot reach RabbitMQ; retrying"
+                );
+                Err(wait)
+            }
+        }
+    }
+
+    async fn connect(&self) -> anyhow::Result<(Channel, Connection)> {
+        let conn = intake::connect(&self.settings.amqp_url, "relay")
+            .await
+            .context("connecting to RabbitMQ")?;
+        let channel = conn.create_channel().await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok((channel, conn))
+    }
+
+    /// Puts a row back, due after `delay`, with the reason when it is its own.
+    async fn reschedule(
+        &self,
+        row: &Leased,
+        delay: Duration,
+        error: Option<&str>,
+        cancel: &CancellationToken,
+    ) {
+        retry::until_recorded("rescheduling a relayed event", cancel, || async {
+            sqlx::query(
+                "UPDATE event_outbox SET lease_until = NULL, next_attempt_at = now() + $2::interval,
+                        last_error = coalesce($3, last_error),
+                        attempts = attempts - CASE WHEN $3 IS NULL THEN 1 ELSE 0 END
+                 WHERE id = $1",
+            )
+            .bind(row.id)
+            .bind(crate::store::pg_interval(delay))
+            .bind(error)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+        })
+        .await;
+    }
 }

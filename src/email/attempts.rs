@@ -63,11 +63,16 @@ pub struct Attempt {
     pub detail: String,
 }
 
-/// Records an attempt and moves the row on, fenced like the webhook
-/// record: only while the row is still `pending` at this attempt's number.
-/// A row another worker has claimed since (its lease lapsed), finished, or
-/// that is gone keeps what it has: a late worker never overwrites another
-/// worker's result. The attempt itself is kept while its row exists.
+/// One attempt to record: the row, the attempt number its claim gave it,
+/// how the attempt went and where the row goes next.
+pub struct Record {
+    pub id: Uuid,
+    pub attempt_no: i32,
+    pub attempt: Attempt,
+    pub next: Next,
+}
+
+/// Records an attempt and moves the row on; see [`record_many`].
 pub async fn record(
     pool: &PgPool,
     id: Uuid,
@@ -75,51 +80,87 @@ pub async fn record(
     attempt: &Attempt,
     next: &Next,
 ) -> sqlx::Result<()> {
-    let mut tx = pool.begin().await?;
-    let moved = match next {
-        Next::Finish { status } => {
-            sqlx::query(
-                "UPDATE email_outbox SET status = $3, finished_at = now(), lease_until = NULL,
-                        token_sealed = NULL, last_error = CASE WHEN $3 = 'sent' THEN NULL ELSE $4 END
-                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
-            )
-            .bind(id)
-            .bind(attempt_no)
-            .bind(status)
-            .bind(&attempt.detail)
-            .execute(&mut *tx)
-            .await?
-        }
-        Next::Retry { delay, used_retry } => {
-            sqlx::query(
-                "UPDATE email_outbox SET next_attempt_at = now() + $3::interval, lease_until = NULL,
-                        retries_used = retries_used + CASE WHEN $4 THEN 1 ELSE 0 END, last_error = $5
-                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
-            )
-            .bind(id)
-            .bind(attempt_no)
-            .bind(crate::store::pg_interval(*delay))
-            .bind(used_retry)
-            .bind(&attempt.detail)
-            .execute(&mut *tx)
-            .await?
-        }
+    let one = Record {
+        id,
+        attempt_no,
+        attempt: Attempt {
+            outcome: attempt.outcome,
+            code: attempt.code,
+            detail: attempt.detail.clone(),
+        },
+        next: match next {
+            Next::Finish { status } => Next::Finish { status },
+            Next::Retry { delay, used_retry } => Next::Retry {
+                delay: *delay,
+                used_retry: *used_retry,
+            },
+        },
     };
-    if moved.rows_affected() == 0 {
-        tracing::warn!(outbox.id = %id, attempt = attempt_no,
+    record_many(pool, std::slice::from_ref(&one)).await
+}
+
+/// Records attempts and moves their rows on, in one statement and one
+/// commit, each fenced like the webhook record: only while the row is still
+/// `pending` at this attempt's number. A row another worker has claimed
+/// since (its lease lapsed), finished, or that is gone keeps what it has: a
+/// late worker never overwrites another worker's result. The attempt itself
+/// is kept while its row exists.
+pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> {
+    let mut ids = Vec::with_capacity(records.len());
+    let (mut numbers, mut outcomes, mut codes, mut details) = (vec![], vec![], vec![], vec![]);
+    let (mut statuses, mut delays, mut used) = (vec![], vec![], vec![]);
+    for r in records {
+        ids.push(r.id);
+        numbers.push(r.attempt_no);
+        outcomes.push(r.attempt.outcome);
+        codes.push(r.attempt.code.map(i32::from));
+        details.push(r.attempt.detail.as_str());
+        let (status, delay, used_retry) = match &r.next {
+            Next::Finish { status } => (Some(*status), None, false),
+            Next::Retry { delay, used_retry } => (None, Some(delay.as_secs_f64()), *used_retry),
+        };
+        statuses.push(status);
+        delays.push(delay);
+        used.push(used_retry);
+    }
+    let moved: Vec<Uuid> = sqlx::query_scalar(
+        "WITH r AS (
+             SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::text[],
+                                  $6::text[], $7::float8[], $8::bool[])
+                 AS r(id, attempt, outcome, code, detail, status, delay, used_retry)
+         ), moved AS (
+             UPDATE email_outbox o SET
+                 status = coalesce(r.status, o.status),
+                 finished_at = CASE WHEN r.status IS NULL THEN o.finished_at ELSE now() END,
+                 token_sealed = CASE WHEN r.status IS NULL THEN o.token_sealed END,
+                 next_attempt_at = CASE WHEN r.delay IS NULL THEN o.next_attempt_at
+                                        ELSE now() + make_interval(secs => r.delay) END,
+                 retries_used = o.retries_used + CASE WHEN r.used_retry THEN 1 ELSE 0 END,
+                 last_error = CASE WHEN r.status = 'sent' THEN NULL ELSE r.detail END,
+                 lease_until = NULL
+             FROM r WHERE o.id = r.id AND o.attempts = r.attempt AND o.status = 'pending'
+             RETURNING o.id
+         ), kept AS (
+             INSERT INTO email_attempts (outbox_id, attempt, outcome, smtp_code, detail)
+             SELECT r.id, r.attempt, r.outcome, r.code, r.detail FROM r
+             WHERE EXISTS (SELECT 1 FROM email_outbox WHERE id = r.id)
+         )
+         SELECT id FROM moved",
+    )
+    .bind(&ids)
+    .bind(&numbers)
+    .bind(&outcomes)
+    .bind(&codes)
+    .bind(&details)
+    .bind(&statuses)
+    .bind(&delays)
+    .bind(&used)
+    .fetch_all(pool)
+    .await?;
+    for r in records.iter().filter(|r| !moved.contains(&r.id)) {
+        tracing::warn!(outbox.id = %r.id, attempt = r.attempt_no,
             "the email was taken over, finished or removed meanwhile; its state is left as it is");
         metrics::counter!("herald_records_abandoned_total", "reason" => "stale").increment(1);
     }
-    sqlx::query(
-        "INSERT INTO email_attempts (outbox_id, attempt, outcome, smtp_code, detail)
-         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM email_outbox WHERE id = $1)",
-    )
-    .bind(id)
-    .bind(attempt_no)
-    .bind(attempt.outcome)
-    .bind(attempt.code.map(i32::from))
-    .bind(&attempt.detail)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await
+    Ok(())
 }

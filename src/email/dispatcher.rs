@@ -3,24 +3,22 @@
 //! work), renders and sends each outside any transaction with bounded
 //! concurrency, and records how it went.
 
-use super::attempts::{self, Attempt, Claimed, Next};
+use super::attempts::{self, Attempt, Claimed, Next, Record};
 use super::mailer::{Mailer, SendOutcome};
 use super::rate_limit::{self, LIMITED};
 use super::{Templates, message, render_context};
-use crate::retry;
 use crate::settings::{RateLimit, Schedule, Settings};
-use crate::store::held::Held;
+use crate::store::recorder::{Recorder, WriteBatch};
+use crate::store::runner::{self, Dispatch};
 use crate::store::wake::Wake;
 use crate::store::{EMAIL_WAKE_CHANNEL, OpenError, Place, SecretKey};
-use anyhow::Context as _;
 use lettre::message::Mailbox;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use uuid::Uuid;
 
 /// How often due rows are looked for when no new outbox row wakes the
 /// dispatcher (retries coming due, other replicas' rows, a lost listener).
@@ -73,61 +71,22 @@ pub struct EmailDispatcher {
 impl EmailDispatcher {
     /// Runs until `cancel`, then lets the sends in flight finish.
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) -> anyhow::Result<()> {
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
-        let mut in_flight = JoinSet::new();
-        let mut backoff = retry::backoff();
-        let mut wake = Wake::listen(&self.pool, EMAIL_WAKE_CHANNEL, self.settings.poll).await;
-        let held = Held::new("email");
-        while !cancel.is_cancelled() {
-            while in_flight.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            if free == 0 {
-                tokio::select! {
-                    _ = in_flight.join_next() => {}
-                    _ = cancel.cancelled() => {}
-                }
-                continue;
-            }
-            let claimed = attempts::claim(
-                &self.pool,
-                free as i64,
-                self.settings.lease,
-                &held.snapshot(),
-            )
-            .await;
-            match claimed {
-                Ok(rows) => {
-                    backoff = retry::backoff();
-                    let all_busy = rows.len() == free;
-                    for row in rows {
-                        let permit = permits
-                            .clone()
-                            .acquire_owned()
-                            .await
-                            .context("semaphore closed")?;
-                        let (me, hold) = (self.clone(), held.hold(row.id));
-                        let cancel = cancel.clone();
-                        in_flight.spawn(async move {
-                            me.deliver(row, &cancel).await;
-                            drop((permit, hold));
-                        });
-                    }
-                    if !all_busy {
-                        wake.wait(&cancel).await;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim emails; retrying");
-                    retry::pause(backoff.next(), &cancel).await;
-                }
-            }
-        }
-        while in_flight.join_next().await.is_some() {}
-        tracing::info!("email dispatcher stopped");
+        let wake = Wake::listen(&self.pool, EMAIL_WAKE_CHANNEL, self.settings.poll).await;
+        let concurrency = self.settings.concurrency;
+        let writer = Records(self.pool.clone());
+        let (recorder, recording) =
+            Recorder::start("recording email attempts", writer, cancel.clone());
+        let running = Arc::new(Running {
+            emails: self,
+            recorder,
+        });
+        runner::run(running, concurrency, wake, cancel).await;
+        // Every send has handed in its record; the recorder ends once written.
+        recording.await?;
         Ok(())
     }
 
-    async fn deliver(&self, row: Claimed, cancel: &CancellationToken) {
+    async fn send_and_record(&self, row: Claimed, recorder: &Recorder<Record>) {
         let span = tracing::info_span!("email", outbox.id = %row.id, template = %row.template, attempt = row.attempts);
         async {
             let (attempt, next) = self.attempt(&row).await;
@@ -147,10 +106,14 @@ impl EmailDispatcher {
             } else {
                 tracing::warn!(outcome = counter, detail = %attempt.detail, "email not sent");
             }
-            retry::until_recorded("recording the email attempt", cancel, || {
-                attempts::record(&self.pool, row.id, row.attempts, &attempt, &next)
-            })
-            .await;
+            recorder
+                .record(Record {
+                    id: row.id,
+                    attempt_no: row.attempts,
+                    attempt,
+                    next,
+                })
+                .await;
         }
         .instrument(span)
         .await
@@ -251,6 +214,41 @@ impl EmailDispatcher {
                 )
             }
         }
+    }
+}
+
+/// The dispatcher while it runs, with the recorder its sends hand their
+/// outcomes to.
+struct Running {
+    emails: Arc<EmailDispatcher>,
+    recorder: Recorder<Record>,
+}
+
+impl Dispatch for Running {
+    type Row = Claimed;
+    const KIND: &'static str = "email";
+
+    fn row_id(row: &Claimed) -> Uuid {
+        row.id
+    }
+
+    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let emails = &self.emails;
+        attempts::claim(&emails.pool, limit, emails.settings.lease, held).await
+    }
+
+    async fn deliver(&self, row: Claimed, _cancel: CancellationToken) {
+        self.emails.send_and_record(row, &self.recorder).await
+    }
+}
+
+/// Writes email attempts in batches.
+struct Records(PgPool);
+
+impl WriteBatch<Record> for Records {
+    async fn write(&self, batch: &[Record]) -> sqlx::Result<()> {
+        attempts::record_many(&self.0, batch).await
     }
 }
 

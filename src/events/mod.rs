@@ -2,6 +2,7 @@
 //! applies it inside the transaction it is handed, the same transaction that
 //! records the event id.
 
+mod envelope;
 mod invite_accepted;
 mod invite_created;
 mod invite_deleted;
@@ -12,13 +13,13 @@ mod user_created;
 mod user_deleted;
 
 use crate::error::{HandleError, Rejection};
-use crate::intake::Envelope;
 use crate::store::{self, SecretKey};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
+pub use envelope::{Envelope, Incoming, MAX_BODY_BYTES};
 pub use invite_accepted::InviteAccepted;
 pub use invite_created::InviteCreated;
 pub use invite_deleted::InviteDeleted;
@@ -114,6 +115,15 @@ pub struct Meta<'a> {
 }
 
 impl<'a> Meta<'a> {
+    /// The envelope's facts, its time defaulting to now (taken once, so the
+    /// email and the webhook of one event carry the same time).
+    pub fn of(envelope: &'a Envelope) -> Self {
+        Meta {
+            envelope,
+            time: envelope.time.unwrap_or_else(Utc::now),
+        }
+    }
+
     /// The outbox row for an email this event causes.
     pub fn email(
         &self,
@@ -135,37 +145,20 @@ impl<'a> Meta<'a> {
     }
 }
 
-/// Records the event id and applies the event in one transaction. A
-/// duplicate commits nothing new; a rejection or a fault rolls back.
-pub async fn handle(
-    pool: &PgPool,
-    ctx: &Context,
-    envelope: &Envelope,
-    event: &Event,
-) -> Result<Outcome, HandleError> {
-    let mut tx = pool.begin().await?;
-    let outcome = apply(&mut tx, ctx, envelope, event).await?;
-    tx.commit().await?;
-    Ok(outcome)
-}
-
 /// Records the event id and applies the event inside the caller's
-/// transaction (or savepoint), which must roll back on an error.
+/// transaction (or savepoint), which must roll back on an error. The caller
+/// forwards a processed event (`webhooks::fan_out`) in the same transaction.
 pub async fn apply(
     conn: &mut PgConnection,
     ctx: &Context,
-    envelope: &Envelope,
+    meta: &Meta<'_>,
     event: &Event,
 ) -> Result<Outcome, HandleError> {
+    let envelope = meta.envelope;
     if !store::record_event(conn, &envelope.id, &envelope.event_type).await? {
         return Ok(Outcome::Duplicate);
     }
-    let meta = Meta {
-        envelope,
-        time: envelope.time.unwrap_or_else(Utc::now),
-    };
-    event.apply(conn, &meta, ctx).await?;
-    crate::webhooks::fan_out(conn, &meta).await?;
+    event.apply(conn, meta, ctx).await?;
     Ok(Outcome::Processed)
 }
 

@@ -112,7 +112,6 @@ pub async fn accept(
             .await?;
         crate::relay::enqueue(&mut tx, "invite.accepted", json!({"id": invite.id})).await?;
         tx.commit().await?;
-        state.relay.notify_one();
         invite.status = "accepted".into();
         Ok(Json(InviteBody { invite }))
     })

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use throttle::Throttle;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -40,8 +39,6 @@ pub struct AppState {
     pub pool: PgPool,
     /// The consumer's connection state, for `/readyz`.
     pub broker: crate::intake::BrokerStatus,
-    /// Wakes the event relay after an accept commits.
-    pub relay: Arc<Notify>,
     /// `HERALD_WEBHOOK_ALLOW_PRIVATE`, for endpoint registration.
     pub allow_private: bool,
     /// Seals webhook endpoint secrets; `run` refuses to start without it.
@@ -52,16 +49,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(
-        pool: PgPool,
-        settings: &Settings,
-        relay: Arc<Notify>,
-        broker: crate::intake::BrokerStatus,
-    ) -> Self {
+    pub fn new(pool: PgPool, settings: &Settings, broker: crate::intake::BrokerStatus) -> Self {
         Self {
             pool,
             broker,
-            relay,
             allow_private: settings.webhook_allow_private,
             key: settings.secret_key().ok(),
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),

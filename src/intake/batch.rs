@@ -7,9 +7,8 @@
 //! transaction, so the refusal lands on the event that caused it.
 
 use crate::error::{self, HandleError, Rejection};
-use crate::events::{self, Context, Event, Outcome};
-use crate::intake::Envelope;
-use sqlx::{Acquire, PgPool};
+use crate::events::{self, Context, Envelope, Event, Meta, Outcome};
+use sqlx::{Acquire, PgConnection, PgPool};
 
 /// An event as it came off the queue: parsed, or why it cannot be.
 pub type Parsed = Result<(Envelope, Event), Rejection>;
@@ -63,7 +62,7 @@ async fn apply_together(
             }
         };
         let mut savepoint = (&mut *tx).begin().await?;
-        match events::apply(&mut savepoint, ctx, envelope, event).await {
+        match apply_one(&mut savepoint, ctx, envelope, event).await {
             Ok(outcome) => {
                 savepoint.commit().await?;
                 outcomes.push(Ok(outcome));
@@ -89,7 +88,7 @@ async fn apply_each(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::R
     for item in items {
         let outcome = match item {
             Err(rejection) => Err(rejection.clone()),
-            Ok((envelope, event)) => match events::handle(pool, ctx, envelope, event).await {
+            Ok((envelope, event)) => match apply_alone(pool, ctx, envelope, event).await {
                 Ok(outcome) => Ok(outcome),
                 Err(HandleError::Reject(rejection)) => Err(rejection),
                 Err(HandleError::Transient(e)) => return Err(e),
@@ -98,4 +97,32 @@ async fn apply_each(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::R
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// One event: its id recorded, its effects, and its webhook rows.
+async fn apply_one(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    envelope: &Envelope,
+    event: &Event,
+) -> Result<Outcome, HandleError> {
+    let meta = Meta::of(envelope);
+    let outcome = events::apply(conn, ctx, &meta, event).await?;
+    if outcome == Outcome::Processed {
+        crate::webhooks::fan_out(conn, &meta).await?;
+    }
+    Ok(outcome)
+}
+
+/// One event in a transaction of its own.
+async fn apply_alone(
+    pool: &PgPool,
+    ctx: &Context,
+    envelope: &Envelope,
+    event: &Event,
+) -> Result<Outcome, HandleError> {
+    let mut tx = pool.begin().await?;
+    let outcome = apply_one(&mut tx, ctx, envelope, event).await?;
+    tx.commit().await?;
+    Ok(outcome)
 }

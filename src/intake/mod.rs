@@ -6,13 +6,12 @@ pub mod batch;
 mod broker_status;
 mod consumer;
 pub mod dead_letter;
-mod envelope;
 pub mod publisher;
 pub mod topology;
 
+pub use crate::events::{Envelope, Incoming, MAX_BODY_BYTES};
 pub use broker_status::BrokerStatus;
 pub use consumer::consume;
-pub use envelope::{Envelope, Incoming, MAX_BODY_BYTES};
 
 use lapin::{Connection, ConnectionProperties};
 

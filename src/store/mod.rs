@@ -1,14 +1,18 @@
 //! What the handlers write: the event-id dedupe, email outbox rows, and the
 //! key that seals a token while its email waits to be sent.
 
+mod database;
 pub mod held;
 pub mod key_check;
 mod outbox;
 mod processed;
 mod recordable;
+pub mod recorder;
+pub mod runner;
 pub mod secret_key;
 pub mod wake;
 
+pub use database::{ADMIN_POOL, prepare_database};
 pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email};
 pub use processed::record_event;
 pub use recordable::recordable;

@@ -1,7 +1,6 @@
 //! `herald webhooks …`: endpoint management and replay from the command line.
 
 use super::endpoints::{self, NewEndpoint};
-use crate::app;
 use crate::settings::Settings;
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -52,7 +51,8 @@ pub enum WebhooksCommand {
 
 pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Result<()> {
     settings.check_urls()?;
-    let pool = app::prepare_database(settings).await?;
+    let pool =
+        crate::store::prepare_database(&settings.database_url, crate::store::ADMIN_POOL).await?;
     match command {
         WebhooksCommand::Add {
             url,

@@ -3,7 +3,7 @@
 //! sends and retries.
 //!
 //! ```text
-//! events::handle ─► fan_out (delivery rows, same transaction) ─► commit
+//! intake::batch: events::apply ─► fan_out (delivery rows, same transaction) ─► commit
 //! dispatcher: claim due rows (lease, SKIP LOCKED) ─► sign ─► POST ─► record attempt
 //!             ─► delivered | retry later | failed (replayable) | endpoint disabled
 //! ```

@@ -6,25 +6,23 @@
 mod record;
 mod send;
 
-use record::labels;
+use record::{Record, Records, labels};
 use send::Attempt;
 
 use super::fan_out::WAKE_CHANNEL;
 use super::retry_delay::retry_delay;
+use super::signing::Secret;
 use super::ssrf;
-use crate::retry;
 use crate::settings::Settings;
-use crate::store::held::Held;
+use crate::store::recorder::Recorder;
+use crate::store::runner;
 use crate::store::wake::Wake;
 use anyhow::Context as _;
 use chrono::Utc;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 use uuid::Uuid;
 
 /// How often due rows are looked for when no fan-out wakes the dispatcher
@@ -43,7 +41,6 @@ struct Dispatcher {
     timeout: Duration,
     lease: Duration,
     per_endpoint: i64,
-    disable_after: Duration,
     allow_private: bool,
     key: crate::store::SecretKey,
 }
@@ -76,60 +73,54 @@ pub async fn run(
     pool: &PgPool,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let dispatcher = Arc::new(Dispatcher::new(settings, pool.clone())?);
-    let semaphore = Arc::new(Semaphore::new(usize::from(settings.webhook_concurrency)));
-    let mut wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
-    let mut in_flight = JoinSet::new();
-    let mut backoff = retry::backoff();
-    let held = Held::new("webhook");
-    loop {
-        while in_flight.try_join_next().is_some() {}
-        let first = tokio::select! {
-            permit = semaphore.clone().acquire_owned() => permit?,
-            _ = cancel.cancelled() => break,
-        };
-        let mut permits = vec![first];
-        while let Ok(permit) = semaphore.clone().try_acquire_owned() {
-            permits.push(permit);
-        }
-        let wanted = permits.len();
-        let claimed = match dispatcher.claim(wanted, &held.snapshot()).await {
-            Ok(rows) => {
-                backoff = retry::backoff();
-                rows
-            }
-            Err(e) => {
-                drop(permits);
-                tracing::warn!(error = %e, "claiming webhook deliveries failed; retrying");
-                if !retry::pause(backoff.next(), cancel).await {
-                    break;
-                }
-                continue;
-            }
-        };
-        let all_busy = claimed.len() == wanted;
-        for row in claimed {
-            let permit = permits.pop().expect("one permit per claimed row");
-            let (dispatcher, hold) = (dispatcher.clone(), held.hold(row.id));
-            let cancel = cancel.clone();
-            in_flight.spawn(async move {
-                dispatcher.deliver(row, &cancel).await;
-                drop((permit, hold));
-            });
-        }
-        drop(permits);
-        if !all_busy {
-            // Fewer due rows than free slots, or an endpoint at its cap: new
-            // work, or an attempt ending (which frees its endpoint a slot).
-            tokio::select! {
-                _ = wake.wait(cancel) => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-            }
-        }
-    }
-    // In-flight attempts are bounded by the timeout: let them finish and record.
-    while in_flight.join_next().await.is_some() {}
+    let dispatcher = Dispatcher::new(settings, pool.clone())?;
+    let wake = Wake::listen(pool, WAKE_CHANNEL, POLL).await;
+    let concurrency = usize::from(settings.webhook_concurrency);
+    let records = Records {
+        pool: pool.clone(),
+        disable_after: settings.webhook_disable_after,
+    };
+    let (recorder, recording) =
+        Recorder::start("recording webhook attempts", records, cancel.clone());
+    let running = Arc::new(Running {
+        dispatcher,
+        recorder,
+    });
+    runner::run(running, concurrency, wake, cancel.clone()).await;
+    // Every attempt has handed in its record; the recorder ends once written.
+    recording.await?;
     Ok(())
+}
+
+/// The dispatcher while it runs, with the recorder its attempts hand their
+/// outcomes to.
+struct Running {
+    dispatcher: Dispatcher,
+    recorder: Recorder<Record>,
+}
+
+impl runner::Dispatch for Running {
+    type Row = Claimed;
+    const KIND: &'static str = "webhook";
+
+    fn row_id(row: &Claimed) -> Uuid {
+        row.id
+    }
+
+    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
+        self.dispatcher.lease_due(limit, held).await
+    }
+
+    async fn deliver(&self, row: Claimed, cancel: CancellationToken) {
+        let secrets = match self.dispatcher.secrets(&row) {
+            Ok(secrets) => secrets,
+            Err(why) => return self.dispatcher.wait_for_key(&row, &why, &cancel).await,
+        };
+        let record = self.dispatcher.attempt_and_judge(row, &secrets).await;
+        // Unrecorded, the delivery would be sent again once its lease lapsed
+        // (by another worker; this one holds the row until then).
+        self.recorder.record(record).await
+    }
 }
 
 impl Dispatcher {
@@ -154,7 +145,6 @@ impl Dispatcher {
             lease: settings.webhook_timeout + LEASE_MARGIN,
             // One slow endpoint may hold at most a quarter of the slots.
             per_endpoint: i64::from(settings.webhook_per_endpoint()),
-            disable_after: settings.webhook_disable_after,
             allow_private: settings.webhook_allow_private,
             key: settings.secret_key()?,
         })
@@ -165,7 +155,7 @@ impl Dispatcher {
     /// take turns under one advisory lock, so each counts the live leases of
     /// the claims before it. Locked rows are skipped, so replicas never claim
     /// the same row, and so are rows this worker still `held`.
-    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
+    async fn lease_due(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(CLAIM_LOCK)
@@ -211,13 +201,10 @@ impl Dispatcher {
         Ok(rows)
     }
 
-    async fn deliver(&self, row: Claimed, cancel: &CancellationToken) {
+    /// Makes one attempt and judges it: what is to be recorded.
+    async fn attempt_and_judge(&self, row: Claimed, secrets: &[Secret]) -> Record {
         let attempted_at = Utc::now();
-        let secrets = match self.secrets(&row) {
-            Ok(secrets) => secrets,
-            Err(why) => return self.wait_for_key(&row, &why, cancel).await,
-        };
-        let attempt = self.attempt(&row, &secrets).await;
+        let attempt = self.attempt(&row, secrets).await;
         let verdict = self.judge(&row, &attempt);
         let (outcome, class) = labels(&verdict, attempt.status);
         metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome, "status_class" => class)
@@ -231,13 +218,7 @@ impl Dispatcher {
             status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
             error = attempt.error.as_deref(), outcome, "webhook attempt"
         );
-        // Unrecorded, the delivery would be sent again once its lease lapsed
-        // (by another worker; this one holds the row until then).
-        retry::until_recorded("recording the webhook attempt", cancel, || {
-            self.record(&row, attempted_at, &attempt, &verdict)
-        })
-        .instrument(tracing::warn_span!("webhook", delivery.id = %row.id))
-        .await;
+        Record::new(&row, attempted_at, attempt, verdict)
     }
 
     fn judge(&self, row: &Claimed, attempt: &Attempt) -> Verdict {

@@ -63,6 +63,17 @@ async fn sigterm_mid_stream_stops_cleanly_and_sends_nothing_twice() {
     settle(&stack, &expected, InFlight::NONE).await;
 }
 
+/// Waits until a hundred more emails reached the SMTP server.
+async fn hundred_emails_sent(stack: &Stack) {
+    let sink = &stack.app.smtp;
+    let started = sink.accepted();
+    stack
+        .wait("a hundred stream emails sent", || async {
+            sink.accepted() >= started + 100
+        })
+        .await;
+}
+
 /// Cuts `proxy` for [`OUTAGE`] once the stream is under way.
 async fn outage_mid_stream(stack: &Stack, expected: &Expected, proxy: &Proxy) {
     mid_stream(stack, expected).await;
@@ -95,12 +106,7 @@ async fn database_unreachable_for_ten_seconds() {
 async fn smtp_refusing_for_ten_seconds_then_answering_451() {
     let (stack, expected) = under_way(1).await;
     let sink = &stack.app.smtp;
-    let started = sink.accepted();
-    stack
-        .wait("a hundred stream emails sent", || async {
-            sink.accepted() >= started + 100
-        })
-        .await;
+    hundred_emails_sent(&stack).await;
     let proxy = stack.app.smtp_proxy.as_ref().unwrap();
     proxy.cut();
     let at_cut = sink.accepted() as i64;
@@ -267,12 +273,7 @@ fn gauge(metrics: &str, series: &str) -> Option<f64> {
 async fn smtp_relay_refusing_every_session_for_ten_seconds_fails_no_email() {
     let (stack, expected) = under_way(1).await;
     let sink = &stack.app.smtp;
-    let started = sink.accepted();
-    stack
-        .wait("a hundred stream emails sent", || async {
-            sink.accepted() >= started + 100
-        })
-        .await;
+    hundred_emails_sent(&stack).await;
     // New sessions get 554 at the greeting; parked connections are
     // severed, so every send needs a new session.
     sink.refuse_sessions(true);

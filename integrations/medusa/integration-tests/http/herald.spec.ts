@@ -163,6 +163,22 @@ medusaIntegrationTestRunner({
       await receiver.next("invite.resent", (d) => d.id === data.invite.id)
     })
 
+    it("revokes the invite in Herald when Medusa deletes it, and forwards invite.deleted", async () => {
+      const email = uniqueEmail("deleted")
+      const { data } = await api.post("/admin/invites", { email }, adminHeaders)
+      const token = decodeURIComponent((await smtp.nextMatching(email, inviteLink)).match[1])
+      expect((await herald.api("POST", "/v1/invites/validate", { token })).status).toBe(200)
+
+      const deleted = await api.delete(`/admin/invites/${data.invite.id}`, adminHeaders)
+      expect(deleted.status).toBe(200)
+
+      const delivery = await receiver.next("invite.deleted", (d) => d.id === data.invite.id)
+      const verified = new Webhook(webhookSecret).verify(delivery.body, delivery.headers) as any
+      expect(verified.data).toMatchObject({ id: data.invite.id, email, status: "revoked" })
+      // Herald's copy of the token stops working too.
+      expect((await herald.api("POST", "/v1/invites/validate", { token })).status).toBe(404)
+    })
+
     it("publishes one event id when Medusa runs the subscriber twice, so Herald sends one email", async () => {
       const email = uniqueEmail("twice")
       const { data } = await api.post("/admin/invites", { email }, adminHeaders)
