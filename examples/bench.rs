@@ -183,9 +183,9 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
     eprintln!("baseline: {n} signed webhooks");
     let hooks = usize::from(settings.webhook_per_endpoint());
     let hook_time = baselines::webhooks(&sinks.hook_url, hooks, n, &sinks.hooks).await?;
-    eprintln!("baseline: {n} events in Herald's transactions");
-    let tx_settings = setup::settings(&names.args(&names.databases[1], sinks.smtp));
-    let db_time = baselines::database(&tx_settings, &sinks.hook_url, &events).await?;
+    eprintln!("baseline: {n} event-shaped PostgreSQL commits");
+    let raw_db = setup::settings(&names.args(&names.databases[1], sinks.smtp)).database_url;
+    let db_time = baselines::event_commits(&raw_db, n).await?;
 
     Ok(Report {
         backlog,
@@ -197,7 +197,11 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
                 emails,
             ),
             ("Webhook POST, signed, reqwest", hook_time, n),
-            ("PostgreSQL: Herald's batched transactions", db_time, n),
+            (
+                "PostgreSQL, one event-shaped commit each (4 INSERT + 1 UPDATE), 4 clients",
+                db_time,
+                n,
+            ),
         ],
         lettre_pool: (lettre_time, emails),
         paced,

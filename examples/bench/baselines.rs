@@ -209,41 +209,70 @@ pub async fn webhooks(
     Ok(elapsed)
 }
 
-/// Herald's own transactions (`intake::batch::apply`: per event a savepoint,
-/// dedupe, handler, outbox row, webhook fan-out; one commit per prefetch
-/// window), one after another as the consumer runs them, on a fresh database
-/// with one endpoint, without AMQP.
-pub async fn database(
-    settings: &Settings,
-    hook_url: &str,
-    events: &[Event],
-) -> anyhow::Result<Duration> {
-    let pool = herald::app::prepare_database(settings).await?;
-    crate::register_endpoint(&pool, settings, hook_url).await?;
-    let ctx = herald::events::Context {
-        invite_ttl: chrono::Duration::days(7),
-        reset_ttl: chrono::Duration::hours(1),
-        key: settings.secret_key()?,
-        email_rate_limit: settings.email_rate_limit,
-    };
-    let props = setup::properties();
-    let started = Instant::now();
-    for window in events.chunks(usize::from(settings.prefetch)) {
-        let parsed: Vec<herald::intake::batch::Parsed> = window
-            .iter()
-            .map(|e| {
-                let envelope = herald::intake::Envelope::parse(&herald::intake::Incoming {
-                    routing_key: e.event_type,
-                    properties: &props,
-                    body: &e.body,
-                })?;
-                let event = herald::events::Event::parse(&envelope)?;
-                Ok((envelope, event))
-            })
-            .collect();
-        let outcomes = herald::intake::batch::apply(&pool, &ctx, &parsed).await?;
-        anyhow::ensure!(outcomes.iter().all(Result::is_ok), "an event was refused");
+/// Connections of the event-shaped commit baseline, as `pgbench -c 4`.
+const COMMIT_CLIENTS: usize = 4;
+
+/// PostgreSQL's one-commit-per-event ceiling, with none of Herald's code:
+/// `n` transactions of 4 INSERT + 1 UPDATE (the rows an `invite.created`
+/// leaves: its id, the invite, its email, its webhook, and one update), one
+/// commit each, over [`COMMIT_CLIENTS`] connections, on scratch tables.
+pub async fn event_commits(database_url: &str, n: usize) -> anyhow::Result<Duration> {
+    use sqlx::migrate::MigrateDatabase;
+    if !sqlx::Postgres::database_exists(database_url).await? {
+        sqlx::Postgres::create_database(database_url).await?;
     }
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(COMMIT_CLIENTS as u32)
+        .connect(database_url)
+        .await?;
+    for ddl in [
+        "CREATE TABLE IF NOT EXISTS raw_ids (id TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS raw_invites (id TEXT PRIMARY KEY, email TEXT NOT NULL,
+             token_hash BYTEA NOT NULL, status TEXT NOT NULL, updated_at TIMESTAMPTZ)",
+        "CREATE TABLE IF NOT EXISTS raw_emails (id UUID PRIMARY KEY, event_id TEXT NOT NULL,
+             data JSONB NOT NULL, status TEXT NOT NULL DEFAULT 'pending')",
+        "CREATE TABLE IF NOT EXISTS raw_hooks (id UUID PRIMARY KEY, event_id TEXT NOT NULL, body TEXT NOT NULL)",
+    ] {
+        sqlx::query(ddl).execute(&pool).await?;
+    }
+    let started = Instant::now();
+    let pool = Arc::new(pool);
+    in_flight(n, COMMIT_CLIENTS, |i| {
+        let pool = pool.clone();
+        async move {
+            let id = format!("raw-{i}");
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO raw_ids (id) VALUES ($1)")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO raw_invites (id, email, token_hash, status) VALUES ($1, $2, $3, 'pending')")
+                .bind(&id)
+                .bind(format!("{id}@example.test"))
+                .bind([7u8; 32].as_slice())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO raw_emails (id, event_id, data) VALUES ($1, $2, $3)")
+                .bind(uuid::Uuid::now_v7())
+                .bind(&id)
+                .bind(serde_json::json!({"invite_id": id, "first_name": "Ada"}))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO raw_hooks (id, event_id, body) VALUES ($1, $2, $3)")
+                .bind(uuid::Uuid::now_v7())
+                .bind(&id)
+                .bind(r#"{"type":"invite.created","data":{"id":"x"}}"#)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE raw_invites SET updated_at = now() WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    })
+    .await?;
     let elapsed = started.elapsed();
     pool.close().await;
     Ok(elapsed)

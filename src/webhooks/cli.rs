@@ -27,6 +27,7 @@ pub enum WebhooksCommand {
     /// for the grace period, so receivers verify with either.
     #[command(name = "rotate-secret")]
     RotateSecret {
+        /// The endpoint's id (see `webhooks list`).
         id: Uuid,
         /// How long the old secret keeps signing (humantime: 24h, 90m; 0s: not at all).
         #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
