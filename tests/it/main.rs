@@ -17,6 +17,7 @@ mod health_command;
 mod http;
 mod local_webhooks;
 mod medusa_payloads;
+mod openapi;
 mod poison;
 mod probes;
 mod quiet_commands;
