@@ -7,6 +7,7 @@ pub mod error;
 mod health;
 mod invites;
 pub mod metrics;
+pub mod openapi;
 mod password_resets;
 mod throttle;
 mod webhook_endpoints;
@@ -123,7 +124,7 @@ pub fn router(state: AppState, api_token: Option<&str>) -> Router {
         token,
         auth::require_token,
     ));
-    let doc = Arc::new(doc);
+    let doc = Arc::new(openapi::finish(doc));
     Router::new()
         .merge(v1)
         .route(

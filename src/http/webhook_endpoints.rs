@@ -28,11 +28,20 @@ impl From<EndpointError> for ApiError {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
+    /// Where events are POSTed: an absolute http:// or https:// URL without
+    /// credentials; a public address unless HERALD_WEBHOOK_ALLOW_PRIVATE.
+    #[schema(
+        format = "uri",
+        pattern = "^https?://",
+        min_length = 8,
+        max_length = 2048
+    )]
     pub url: String,
     /// Event types to receive; every type when absent or empty.
     #[serde(default)]
     pub events: Vec<String>,
     /// `whsec_` + base64 of 24 to 64 bytes; generated when absent.
+    #[schema(pattern = "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$")]
     pub secret: Option<String>,
 }
 
@@ -186,9 +195,11 @@ pub async fn delete(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptsQuery {
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 

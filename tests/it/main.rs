@@ -18,6 +18,7 @@ mod http;
 mod key_rotation;
 mod local_webhooks;
 mod medusa_payloads;
+mod openapi;
 mod poison;
 mod probes;
 mod quiet_commands;
