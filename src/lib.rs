@@ -8,14 +8,16 @@
 //! ```text
 //! AMQP delivery ─► events::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
 //!                                           │
-//!       intake::batch, one transaction a window, a savepoint an event:
-//!       store::record_event (dedupe) → events::apply (the kind's handler: invites,
-//!       reset tokens, outbox rows) → webhooks::fan_out (delivery rows) → commit → ack
-//!       (refused: that savepoint rolls back and the event is dead-lettered)
+//!       intake::batch, one transaction a window: store::record_events (the window's
+//!       ids in one statement) → events::apply_effects (the kind's handler: invites,
+//!       reset tokens, outbox rows) → webhooks::fan_out (delivery rows) → one NOTIFY
+//!       → commit → ack (an event refused: the window again with a savepoint an event,
+//!       so that one alone rolls back and is dead-lettered)
 //!
 //! email_outbox       ─► email::EmailDispatcher (claim with lease, render, SMTP, record)
 //! webhook_deliveries ─► webhooks::dispatcher   (claim with lease, sign, POST, record)
 //! event_outbox       ─► relay                  (lease, publish with confirm, delete)
+//!                        all three on store::runner; records batched by store::recorder
 //! ```
 //!
 //! Modules depend downwards only: `commands` → `app` → `intake` → `events`,
@@ -32,7 +34,8 @@
 //! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
 //! - `relay`: events Herald publishes itself (`invite.accepted`), via leased `event_outbox` rows.
 //! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
-//!   endpoint secrets (and `keys check`), held rows, peer text made recordable, migrations.
+//!   endpoint secrets (and `keys check`), the dispatch `runner` every outbox shares, the
+//!   batched `recorder`, held rows, peer text made recordable, the database and migrations.
 //! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
