@@ -68,8 +68,10 @@ async fn apply_set(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> Result<Out
         .flatten()
         .map(|(envelope, _)| (&envelope.id, envelope.event_type.as_str()))
         .collect();
-    let mut new = store::record_events(&mut tx, &ids).await?;
-    let subscribers = Subscribers::load(&mut tx).await?;
+    let mut new = store::record_events(&mut tx, &ids)
+        .await
+        .map_err(refused)?;
+    let subscribers = Subscribers::load(&mut tx).await.map_err(refused)?;
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {
         let (envelope, event) = match item {
@@ -90,11 +92,23 @@ async fn apply_set(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> Result<Out
             Err(HandleError::Reject(_)) => return Err(Refused::Event),
             Err(HandleError::Transient(e)) => return Err(Refused::Passing(e)),
         }
-        webhooks::fan_out(&mut tx, &meta, &subscribers).await?;
+        webhooks::fan_out(&mut tx, &meta, &subscribers)
+            .await
+            .map_err(refused)?;
         outcomes.push(Ok(Outcome::Processed));
     }
     commit(tx, &outcomes).await?;
     Ok(outcomes)
+}
+
+/// Without savepoints, any refusal but a passing fault sends the window to
+/// the savepoint path, which finds the event it belongs to.
+fn refused(e: sqlx::Error) -> Refused {
+    if error::is_passing(&e) {
+        Refused::Passing(e.into())
+    } else {
+        Refused::Event
+    }
 }
 
 /// The fallback: a savepoint per event.
