@@ -72,33 +72,6 @@ pub struct Record {
     pub next: Next,
 }
 
-/// Records an attempt and moves the row on; see [`record_many`].
-pub async fn record(
-    pool: &PgPool,
-    id: Uuid,
-    attempt_no: i32,
-    attempt: &Attempt,
-    next: &Next,
-) -> sqlx::Result<()> {
-    let one = Record {
-        id,
-        attempt_no,
-        attempt: Attempt {
-            outcome: attempt.outcome,
-            code: attempt.code,
-            detail: attempt.detail.clone(),
-        },
-        next: match next {
-            Next::Finish { status } => Next::Finish { status },
-            Next::Retry { delay, used_retry } => Next::Retry {
-                delay: *delay,
-                used_retry: *used_retry,
-            },
-        },
-    };
-    record_many(pool, std::slice::from_ref(&one)).await
-}
-
 /// Records attempts and moves their rows on, in one statement and one
 /// commit, each fenced like the webhook record: only while the row is still
 /// `pending` at this attempt's number. A row another worker has claimed

@@ -68,9 +68,7 @@ async fn apply_set(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> Result<Out
         .flatten()
         .map(|(envelope, _)| (&envelope.id, envelope.event_type.as_str()))
         .collect();
-    let mut new = store::record_events(&mut tx, &ids)
-        .await
-        .map_err(refused)?;
+    let mut new = store::record_events(&mut tx, &ids).await.map_err(refused)?;
     let subscribers = Subscribers::load(&mut tx).await.map_err(refused)?;
     let mut outcomes = Vec::with_capacity(items.len());
     for item in items {

@@ -39,28 +39,14 @@ pub struct NewEmail<'a> {
 
 /// An email that will not be sent because its recipient is over the rate
 /// limit: kept as `dropped`, with its `rate_limited` attempt, so operators
-/// see it (`herald emails`, `/v1/events/{id}`). It holds no token.
+/// see it in `email_outbox` and `email_attempts`. It holds no token.
 pub async fn insert_dropped_email(
     conn: &mut PgConnection,
     email: NewEmail<'_>,
     detail: &str,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data,
-                                   status, attempts, last_error, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'dropped', 1, $8, now())",
-    )
-    .bind(id)
-    .bind(email.event_id.as_str())
-    .bind(email.event_time)
-    .bind(email.template.name())
-    .bind(email.recipient.as_str())
-    .bind(email.locale)
-    .bind(email.data)
-    .bind(detail)
-    .execute(&mut *conn)
-    .await?;
+    insert_row(conn, id, email, None, Some(detail)).await?;
     sqlx::query(
         "INSERT INTO email_attempts (outbox_id, attempt, outcome, detail) VALUES ($1, 1, 'rate_limited', $2)",
     )
@@ -71,6 +57,8 @@ pub async fn insert_dropped_email(
     Ok(id)
 }
 
+/// An email to send, its token sealed to this row. The caller wakes the
+/// dispatcher once for its whole transaction.
 pub async fn insert_email(
     conn: &mut PgConnection,
     key: &SecretKey,
@@ -83,9 +71,26 @@ pub async fn insert_email(
         template: email.template.name(),
     };
     let sealed = email.token.map(|t| key.seal_token(t, &place));
+    insert_row(conn, id, email, sealed, None).await?;
+    Ok(id)
+}
+
+/// The outbox row: `pending` with its sealed token, or `dropped` (final,
+/// one attempt) with why.
+async fn insert_row(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: NewEmail<'_>,
+    sealed: Option<Vec<u8>>,
+    dropped: Option<&str>,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data, token_sealed)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data,
+                                   token_sealed, status, attempts, last_error, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                 CASE WHEN $9::text IS NULL THEN 'pending' ELSE 'dropped' END,
+                 CASE WHEN $9::text IS NULL THEN 0 ELSE 1 END,
+                 $9, CASE WHEN $9::text IS NULL THEN NULL ELSE now() END)",
     )
     .bind(id)
     .bind(email.event_id.as_str())
@@ -95,8 +100,8 @@ pub async fn insert_email(
     .bind(email.locale)
     .bind(email.data)
     .bind(sealed)
+    .bind(dropped)
     .execute(&mut *conn)
     .await?;
-    // The caller wakes the dispatcher once for its whole transaction.
-    Ok(id)
+    Ok(())
 }

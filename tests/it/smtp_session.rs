@@ -2,7 +2,7 @@
 //! bounds a whole send; a late worker's record never overwrites a newer one.
 
 use crate::helpers::{TestApp, wait_until};
-use herald::email::attempts::{self, Attempt, Next};
+use herald::email::attempts::{self, Attempt, Next, Record};
 use herald::email::{Mailer, SendOutcome};
 use lettre::Message;
 use serde_json::json;
@@ -124,9 +124,19 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
         code: Some(250),
         detail: detail.to_owned(),
     };
-    let retry = Next::Retry {
+    let retry = || Next::Retry {
         delay: Duration::from_secs(60),
         used_retry: true,
+    };
+    let record = |attempt_no: i32, attempt: Attempt, next: Next| {
+        let one = Record {
+            id,
+            attempt_no,
+            attempt,
+            next,
+        };
+        let pool = app.pool.clone();
+        async move { attempts::record_many(&pool, &[one]).await.unwrap() }
     };
     // The late first worker reports a failure: it changes nothing.
     let failed = Attempt {
@@ -134,18 +144,8 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
         code: Some(550),
         detail: "late".into(),
     };
-    attempts::record(
-        &app.pool,
-        id,
-        1,
-        &failed,
-        &Next::Finish { status: "failed" },
-    )
-    .await
-    .unwrap();
-    attempts::record(&app.pool, id, 1, &sent("late"), &retry)
-        .await
-        .unwrap();
+    record(1, failed, Next::Finish { status: "failed" }).await;
+    record(1, sent("late"), retry()).await;
     let state = || async {
         sqlx::query_as::<_, (String, i32)>("SELECT status, retries_used FROM email_outbox")
             .fetch_one(&app.pool)
@@ -154,15 +154,7 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
     };
     assert_eq!(state().await, ("pending".to_owned(), 0));
     // The worker holding the current claim records its result.
-    attempts::record(
-        &app.pool,
-        id,
-        2,
-        &sent("250 ok"),
-        &Next::Finish { status: "sent" },
-    )
-    .await
-    .unwrap();
+    record(2, sent("250 ok"), Next::Finish { status: "sent" }).await;
     assert_eq!(state().await.0, "sent");
     // Every attempt is kept as history, the late ones included.
     assert_eq!(app.count("SELECT count(*) FROM email_attempts").await, 3);
@@ -171,9 +163,7 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
         .execute(&app.pool)
         .await
         .unwrap();
-    attempts::record(&app.pool, id, 3, &sent("gone"), &retry)
-        .await
-        .unwrap();
+    record(3, sent("gone"), retry()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
