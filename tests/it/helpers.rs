@@ -236,6 +236,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Registers an endpoint (private targets allowed) for `events`, or
+    /// every type when empty; returns its id and its secret.
+    pub async fn register(&self, url: &str, events: &[&str]) -> (Uuid, String) {
+        let new = herald::webhooks::endpoints::NewEndpoint {
+            url,
+            event_types: events.iter().map(|t| t.to_string()).collect(),
+            secret: None,
+            allow_private: true,
+        };
+        let (id, secret) = herald::webhooks::endpoints::create(&self.pool, &self.key, new)
+            .await
+            .unwrap();
+        (id, secret.expose().to_owned())
+    }
+
     /// Publishes a structured CloudEvent; returns its id.
     pub async fn publish(&self, event_type: &str, data: Value) -> String {
         let id = Uuid::new_v4().to_string();

@@ -8,7 +8,6 @@ use crate::receiver::Receiver;
 use base64::Engine;
 use herald::store::SecretKey;
 use herald::store::key_check;
-use herald::webhooks::endpoints::{self, NewEndpoint};
 use serde_json::json;
 
 fn new_key() -> String {
@@ -118,15 +117,7 @@ async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
     let mut app = queue_while_smtp_is_down().await;
     let (right, wrong) = (app.key_b64.clone(), new_key());
     let receiver = Receiver::start(vec![]).await;
-    let endpoint = NewEndpoint {
-        url: &receiver.url(),
-        event_types: vec![],
-        secret: None,
-        allow_private: true,
-    };
-    let (_, secret) = endpoints::create(&app.pool, &app.key, endpoint)
-        .await
-        .unwrap();
+    let (_, secret) = app.register(&receiver.url(), &[]).await;
     app.worker_settings.webhook_allow_private = true;
 
     app.worker_settings.secret_key = Some(wrong.clone());
@@ -187,7 +178,7 @@ async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
     app.start_worker();
     all_delivered_and_usable(&app).await;
     let delivered = receiver.wait_for(1).await;
-    standardwebhooks::Webhook::new(secret.expose())
+    standardwebhooks::Webhook::new(&secret)
         .unwrap()
         .verify(delivered[0].body.as_bytes(), &delivered[0].headers)
         .expect("signed with the endpoint's secret");

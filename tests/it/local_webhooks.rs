@@ -5,7 +5,6 @@ use crate::helpers::{Options, TestApp, herald_bin, wait_until};
 use crate::logged_worker::LoggedWorker;
 use crate::receiver::{Receiver, Reply};
 use herald::settings::Schedule;
-use herald::webhooks::endpoints::{self, NewEndpoint};
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -16,16 +15,6 @@ async fn app() -> TestApp {
         ..Default::default()
     })
     .await
-}
-
-async fn register(app: &TestApp, url: &str) -> Uuid {
-    let new = NewEndpoint {
-        url,
-        event_types: Vec::new(),
-        secret: None,
-        allow_private: true,
-    };
-    endpoints::create(&app.pool, &app.key, new).await.unwrap().0
 }
 
 async fn delivery(app: &TestApp, endpoint: Uuid) -> Option<(String, i32)> {
@@ -43,8 +32,8 @@ async fn a_refused_private_target_is_a_warning_naming_the_setting() {
     // By name (refused by the resolver) and by IP literal (refused before it).
     let by_name = format!("http://localhost:{}/hook", receiver.addr.port());
     let by_ip = receiver.url();
-    register(&app, &by_name).await;
-    register(&app, &by_ip).await;
+    app.register(&by_name, &[]).await;
+    app.register(&by_ip, &[]).await;
     let worker = LoggedWorker::start(&app, &[]);
     app.publish("user.updated", json!({"id": "u_1"})).await;
     let warns = || {
@@ -71,7 +60,7 @@ async fn replay_pending_sends_a_waiting_delivery_now() {
     app.worker_settings.webhook_retry_schedule = Schedule(vec![Duration::from_secs(3600)]);
     app.worker_settings.webhook_allow_private = true;
     let receiver = Receiver::start(vec![Reply::Status(503)]).await;
-    let endpoint = register(&app, &receiver.url()).await;
+    let endpoint = app.register(&receiver.url(), &[]).await.0;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_2"})).await;
     wait_until("the first attempt failed", || async {

@@ -11,7 +11,6 @@
 use crate::helpers::{Options, TestApp, header, sha256, wait_until};
 use crate::receiver::{Received, Receiver};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use herald::webhooks::endpoints::{self, NewEndpoint};
 use lapin::BasicProperties;
 use serde_json::{Value, json};
 
@@ -37,15 +36,7 @@ async fn medusa_app() -> (TestApp, Receiver) {
     app.worker_settings.webhook_allow_private = true;
     let hooks = Receiver::start(Vec::new()).await;
     let url = hooks.url();
-    let endpoint = NewEndpoint {
-        url: &url,
-        event_types: Vec::new(),
-        secret: None,
-        allow_private: true,
-    };
-    endpoints::create(&app.pool, &app.key, endpoint)
-        .await
-        .unwrap();
+    app.register(&url, &[]).await;
     app.start_worker();
     (app, hooks)
 }

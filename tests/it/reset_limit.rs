@@ -5,7 +5,6 @@
 use crate::helpers::{Options, TestApp, sha256, wait_until};
 use crate::receiver::Receiver;
 use herald::settings::RateLimit;
-use herald::webhooks::endpoints::{self, NewEndpoint};
 use serde_json::json;
 use std::time::Duration;
 
@@ -22,15 +21,7 @@ async fn resets_over_the_limit_change_nothing_and_are_still_forwarded() {
     };
     app.worker_settings.webhook_allow_private = true;
     let receiver = Receiver::start(vec![]).await;
-    let endpoint = NewEndpoint {
-        url: &receiver.url(),
-        event_types: vec![],
-        secret: None,
-        allow_private: true,
-    };
-    endpoints::create(&app.pool, &app.key, endpoint)
-        .await
-        .unwrap();
+    app.register(&receiver.url(), &[]).await;
     app.start_worker();
 
     for _ in 0..7 {

@@ -30,17 +30,6 @@ async fn app_with(schedule_ms: &[u64], timeout: Duration) -> TestApp {
     app
 }
 
-async fn register(app: &TestApp, url: &str, events: &[&str]) -> (Uuid, String) {
-    let new = NewEndpoint {
-        url,
-        event_types: events.iter().map(|t| t.to_string()).collect(),
-        secret: None,
-        allow_private: true,
-    };
-    let (id, secret) = endpoints::create(&app.pool, &app.key, new).await.unwrap();
-    (id, secret.expose().to_owned())
-}
-
 /// Status and attempt count of each delivery to `endpoint`.
 async fn deliveries(app: &TestApp, endpoint: Uuid) -> Vec<(String, i32)> {
     sqlx::query_as(
@@ -129,10 +118,10 @@ async fn every_processed_event_reaches_subscribed_endpoints_once_signed_and_with
         Receiver::start(vec![]).await,
         Receiver::start(vec![]).await,
     );
-    let (all_id, all_secret) = register(&app, &all.url(), &[]).await;
-    let (created_id, created_secret) = register(&app, &only_created.url(), &["user.created"]).await;
-    let (other_id, _) = register(&app, &other.url(), &["order.placed"]).await;
-    let (disabled_id, _) = register(&app, &disabled.url(), &[]).await;
+    let (all_id, all_secret) = app.register(&all.url(), &[]).await;
+    let (created_id, created_secret) = app.register(&only_created.url(), &["user.created"]).await;
+    let (other_id, _) = app.register(&other.url(), &["order.placed"]).await;
+    let (disabled_id, _) = app.register(&disabled.url(), &[]).await;
     endpoints::disable(&app.pool, disabled_id, "test")
         .await
         .unwrap();
@@ -282,7 +271,7 @@ async fn every_processed_event_reaches_subscribed_endpoints_once_signed_and_with
 async fn failures_are_retried_with_the_same_webhook_id_and_every_attempt_recorded() {
     let mut app = app_with(&[100, 100], Duration::from_secs(2)).await;
     let receiver = Receiver::start(vec![Reply::Status(500), Reply::Status(500)]).await;
-    let (id, secret) = register(&app, &receiver.url(), &[]).await;
+    let (id, secret) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_r"})).await;
     wait_deliveries(&app, id, 1, "delivered").await;
@@ -311,7 +300,7 @@ async fn failures_are_retried_with_the_same_webhook_id_and_every_attempt_recorde
 async fn a_spent_schedule_fails_the_delivery_and_replay_delivers_it() {
     let mut app = app_with(&[100], Duration::from_secs(2)).await;
     let receiver = Receiver::start(vec![Reply::Status(500), Reply::Status(503)]).await;
-    let (id, secret) = register(&app, &receiver.url(), &[]).await;
+    let (id, secret) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_f"})).await;
     wait_deliveries(&app, id, 1, "failed").await;
@@ -334,7 +323,7 @@ async fn retry_after_on_429_is_honoured() {
     let mut app = app_with(&[100], Duration::from_secs(2)).await;
     let too_many = Reply::WithHeaders(429, vec![("retry-after", "1".into())]);
     let receiver = Receiver::start(vec![too_many]).await;
-    let (id, _) = register(&app, &receiver.url(), &[]).await;
+    let (id, _) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_429"})).await;
     wait_deliveries(&app, id, 1, "delivered").await;
@@ -348,7 +337,7 @@ async fn retry_after_on_429_is_honoured() {
 async fn gone_disables_the_endpoint() {
     let mut app = app_with(&[100, 100], Duration::from_secs(2)).await;
     let receiver = Receiver::start(vec![Reply::Status(410)]).await;
-    let (id, _) = register(&app, &receiver.url(), &[]).await;
+    let (id, _) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_gone"})).await;
     wait_deliveries(&app, id, 1, "failed").await;
@@ -367,7 +356,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled() {
     let mut app = app_with(&[100; 20], Duration::from_secs(2)).await;
     app.worker_settings.webhook_disable_after = Duration::from_millis(300);
     let receiver = Receiver::always(Reply::Status(500)).await;
-    let (id, _) = register(&app, &receiver.url(), &[]).await;
+    let (id, _) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_down"})).await;
     wait_until("the endpoint is disabled", || async {
@@ -392,7 +381,7 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
     let mut app = app_with(&[100], Duration::from_secs(2)).await;
     let redirect = Reply::WithHeaders(302, vec![("location", "/elsewhere".into())]);
     let receiver = Receiver::start(vec![redirect]).await;
-    let (id, _) = register(&app, &receiver.url(), &[]).await;
+    let (id, _) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_302"})).await;
     wait_deliveries(&app, id, 1, "delivered").await;
@@ -416,7 +405,7 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
 async fn a_hanging_receiver_is_cut_at_the_timeout() {
     let mut app = app_with(&[100], Duration::from_secs(1)).await;
     let receiver = Receiver::start(vec![Reply::Hang]).await;
-    let (id, _) = register(&app, &receiver.url(), &[]).await;
+    let (id, _) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_hang"})).await;
     wait_deliveries(&app, id, 1, "delivered").await;
@@ -439,8 +428,8 @@ async fn one_hanging_endpoint_does_not_delay_another() {
     app.worker_settings.webhook_concurrency = 4;
     let slow = Receiver::always(Reply::Hang).await;
     let fast = Receiver::start(vec![]).await;
-    let (slow_id, _) = register(&app, &slow.url(), &[]).await;
-    let (fast_id, _) = register(&app, &fast.url(), &[]).await;
+    let (slow_id, _) = app.register(&slow.url(), &[]).await;
+    let (fast_id, _) = app.register(&fast.url(), &[]).await;
     app.start_worker();
     let started = Instant::now();
     for n in 0..5 {
@@ -467,7 +456,7 @@ async fn one_hanging_endpoint_does_not_delay_another() {
 async fn a_delivery_whose_worker_was_killed_is_reclaimed_after_its_lease() {
     let mut app = app_with(&[100], Duration::from_secs(1)).await;
     let receiver = Receiver::start(vec![Reply::Hang]).await;
-    let (id, secret) = register(&app, &receiver.url(), &[]).await;
+    let (id, secret) = app.register(&receiver.url(), &[]).await;
     let mut worker = herald_bin()
         .arg("run")
         .envs(app.env())
@@ -519,8 +508,8 @@ async fn private_targets_are_refused_at_registration_and_at_send_time() {
     app.worker_settings.webhook_allow_private = false;
     let receiver = Receiver::start(vec![]).await;
     let by_name = format!("http://localhost:{}/hook", receiver.addr.port());
-    let (name_id, _) = register(&app, &by_name, &[]).await;
-    let (literal_id, _) = register(&app, &receiver.url(), &[]).await;
+    let (name_id, _) = app.register(&by_name, &[]).await;
+    let (literal_id, _) = app.register(&receiver.url(), &[]).await;
     app.start_worker();
     app.publish("user.updated", json!({"id": "u_ssrf"})).await;
     wait_deliveries(&app, name_id, 1, "failed").await;

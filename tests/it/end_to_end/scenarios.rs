@@ -9,7 +9,7 @@ use super::verdict::{InFlight, settle};
 use crate::proxy::Proxy;
 use crate::receiver::{self, Receiver};
 use crate::smtp_sink::Reply;
-use herald::webhooks::endpoints::{self, NewEndpoint};
+use herald::webhooks::endpoints;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -221,19 +221,7 @@ async fn a_webhook_endpoint_deleted_mid_stream_frees_every_slot() {
     // (up to its cap) when it is deleted.
     let silent = Receiver::always(receiver::Reply::Hang).await;
     let url = silent.url();
-    let doomed = endpoints::create(
-        &stack.app.pool,
-        &stack.app.key,
-        NewEndpoint {
-            url: &url,
-            event_types: Vec::new(),
-            secret: None,
-            allow_private: true,
-        },
-    )
-    .await
-    .unwrap()
-    .0;
+    let doomed = stack.app.register(&url, &[]).await.0;
     let port = free_port();
     stack.start_worker_with(&[("HERALD_HTTP_ADDR", format!("127.0.0.1:{port}"))]);
     let (stream, expected) = stream::mixed(TENS);

@@ -7,7 +7,6 @@ use crate::helpers::{Options, TestApp, herald_bin, wait_for};
 use crate::proxy::Proxy;
 use crate::receiver::Receiver;
 use herald::intake::publisher::publish_event;
-use herald::webhooks::endpoints::{self, NewEndpoint};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus, Stdio};
@@ -41,15 +40,7 @@ impl Stack {
         let receiver = Receiver::start(Vec::new()).await;
         let hook_proxy = Proxy::start(receiver.addr).await;
         let url = format!("http://{}/hook", hook_proxy.addr);
-        let endpoint = NewEndpoint {
-            url: &url,
-            event_types: Vec::new(),
-            secret: None,
-            allow_private: true,
-        };
-        endpoints::create(&app.pool, &app.key, endpoint)
-            .await
-            .unwrap();
+        app.register(&url, &[]).await;
         Stack {
             app,
             receiver,
