@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 const HTTP_POOL: u32 = 4;
 
 /// Connections for the dispatchers: each send in flight records on one when
-/// it ends, and the claims, the relay and two listeners need theirs.
+/// it ends, and the claims and the three dispatchers' listeners (email, webhooks, relay)
+/// need theirs.
 fn dispatch_pool_size(settings: &Settings) -> u32 {
     4 + (u32::from(settings.email_concurrency) + u32::from(settings.webhook_concurrency)) / 4
 }

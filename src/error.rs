@@ -56,7 +56,7 @@ const PASSING_CODES: [&str; 5] = ["40001", "40P01", "57P01", "57P02", "57P03"];
 /// Whether `e` is a passing fault: the connection was lost or refused, the
 /// pool timed out or closed, TLS or I/O failed, or the server answered with
 /// a connection-exception (08), insufficient-resources (53) or one of
-/// [`PASSING_CODES`].
+/// `PASSING_CODES`.
 pub fn is_passing(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_)

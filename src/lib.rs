@@ -9,7 +9,7 @@
 //! AMQP delivery ─► events::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
 //!                                           │
 //!       intake::batch, one transaction a window: store::record_events (the window's
-//!       ids in one statement) → events::apply_effects (the kind's handler: invites,
+//!       ids in one statement) → events::Event::apply (the kind's handler: invites,
 //!       reset tokens, outbox rows) → webhooks::fan_out (delivery rows) → one NOTIFY
 //!       → commit → ack (an event refused: the window again with a savepoint an event,
 //!       so that one alone rolls back and is dead-lettered)

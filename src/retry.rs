@@ -37,8 +37,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// It always ends: a refusal that is not a passing fault (the row or its
 /// endpoint is gone, a value the database cannot hold) is logged and
 /// counted, and so is a fault still lasting [`SHUTDOWN_GRACE`] after
-/// `cancel`. `false` when the write was given up.
-pub async fn until_recorded<F, Fut>(what: &str, cancel: &CancellationToken, mut op: F) -> bool
+/// `cancel`.
+pub async fn until_recorded<F, Fut>(what: &str, cancel: &CancellationToken, mut op: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = sqlx::Result<()>>,
@@ -47,13 +47,13 @@ where
     let mut give_up_at = None;
     loop {
         let e = match op().await {
-            Ok(()) => return true,
+            Ok(()) => return,
             Err(e) => e,
         };
         if !crate::error::is_passing(&e) {
             tracing::error!(error = %e, "{what} was refused; giving it up");
             metrics::counter!("herald_records_abandoned_total", "reason" => "refused").increment(1);
-            return false;
+            return;
         }
         let delay = delays.next().unwrap_or(Duration::from_secs(5));
         if cancel.is_cancelled() {
@@ -63,7 +63,7 @@ where
                 tracing::warn!(error = %e, "{what} failed at shutdown; its lease brings it back");
                 metrics::counter!("herald_records_abandoned_total", "reason" => "shutdown")
                     .increment(1);
-                return false;
+                return;
             }
         }
         tracing::warn!(error = %e, "{what} failed; retrying");

@@ -89,7 +89,9 @@ impl Event {
         })
     }
 
-    async fn apply(
+    /// The event's effects alone, for a caller that has recorded its id
+    /// (the batch records a window's ids in one statement).
+    pub async fn apply(
         &self,
         conn: &mut PgConnection,
         meta: &Meta<'_>,
@@ -158,18 +160,8 @@ pub async fn apply(
     if !store::record_event(conn, &envelope.id, &envelope.event_type).await? {
         return Ok(Outcome::Duplicate);
     }
-    apply_effects(conn, ctx, meta, event).await?;
+    event.apply(conn, meta, ctx).await?;
     Ok(Outcome::Processed)
-}
-
-/// The event's effects alone, for a caller that has recorded its id.
-pub async fn apply_effects(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    meta: &Meta<'_>,
-    event: &Event,
-) -> Result<(), HandleError> {
-    event.apply(conn, meta, ctx).await
 }
 
 /// Deserializes a kind's `data`; a refusal names the field it is about

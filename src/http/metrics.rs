@@ -34,7 +34,7 @@ const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 static BACKLOG_READ_AT: Mutex<Option<Instant>> = Mutex::new(None);
 
 /// Dispatch backlog and the age of its oldest due item, read at scrape time
-/// unless a scrape read them less than [`BACKLOG_EVERY`] ago (or is reading
+/// unless a scrape read them less than `BACKLOG_EVERY` ago (or is reading
 /// them now): a flood of scrapes costs the database one query a second.
 pub async fn observe_backlog(pool: &PgPool) {
     {

@@ -85,7 +85,7 @@ async fn apply_set(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> Result<Out
             continue;
         }
         let meta = Meta::of(envelope);
-        match events::apply_effects(&mut tx, ctx, &meta, event).await {
+        match event.apply(&mut tx, &meta, ctx).await {
             Ok(()) => {}
             Err(HandleError::Reject(_)) => return Err(Refused::Event),
             Err(HandleError::Transient(e)) => return Err(Refused::Passing(e)),
