@@ -6,6 +6,17 @@ use herald::intake::MAX_BODY_BYTES;
 use lapin::BasicProperties;
 use serde_json::json;
 
+/// Runs `herald ARGS` against `app`, asserts it succeeded, returns its stdout.
+fn herald_ok(app: &TestApp, args: &[&str]) -> String {
+    let out = herald_bin().args(args).envs(app.env()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn with_id(id: &str) -> BasicProperties {
     BasicProperties::default().with_message_id(id.into())
 }
@@ -130,18 +141,8 @@ async fn dead_letters_can_be_listed_and_replayed_from_the_cli() {
     let dlq = app.settings.dead_letter_name();
     wait_until("dead letter", || async { app.queue_len(&dlq).await == 1 }).await;
 
-    let out = herald_bin()
-        .args(["dead-letters", "list"])
-        .envs(app.env())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: serde_json::Value =
-        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    let out = herald_ok(&app, &["dead-letters", "list"]);
+    let listed: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(listed["message_id"], "late-resend");
     assert_eq!(listed["routing_key"], "invite.resent");
     assert!(listed["error"].as_str().unwrap().contains("unknown invite"));
@@ -156,17 +157,8 @@ async fn dead_letters_can_be_listed_and_replayed_from_the_cli() {
     )
     .await;
     app.wait_processed(1).await;
-    let out = herald_bin()
-        .args(["dead-letters", "replay"])
-        .envs(app.env())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "replayed 1");
+    let out = herald_ok(&app, &["dead-letters", "replay"]);
+    assert_eq!(out.trim(), "replayed 1");
     app.wait_processed(2).await;
     assert_eq!(
         app.outbox().await.len(),
@@ -196,17 +188,9 @@ async fn replay_takes_at_most_the_limit_and_each_message_once() {
     })
     .await;
     let replay = |limit: &str| {
-        let out = herald_bin()
-            .args(["dead-letters", "replay", "--limit", limit])
-            .envs(app.env())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        herald_ok(&app, &["dead-letters", "replay", "--limit", limit])
+            .trim()
+            .to_owned()
     };
     assert_eq!(replay("2"), "replayed 2");
     wait_until("both back", || async { app.queue_len(&dlq).await == 3 }).await;
