@@ -305,6 +305,16 @@ impl TestApp {
         assert_eq!(self.processed().await, n);
     }
 
+    /// Waits until no email in the outbox is still pending.
+    pub async fn wait_emails_final(&self) {
+        wait_until("every email final", || async {
+            self.count("SELECT count(*) FROM email_outbox WHERE status = 'pending'")
+                .await
+                == 0
+        })
+        .await;
+    }
+
     /// Takes every message from the dead-letter queue.
     pub async fn take_dead_letters(&self) -> Vec<lapin::message::Delivery> {
         let mut out = Vec::new();

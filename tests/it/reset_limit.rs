@@ -2,7 +2,7 @@
 //! per-recipient limit changes nothing, so nobody can keep an address's
 //! owner from resetting by requesting resets for it.
 
-use crate::helpers::{Options, TestApp, sha256, wait_until};
+use crate::helpers::{Options, TestApp, sha256};
 use crate::receiver::Receiver;
 use herald::settings::RateLimit;
 use serde_json::json;
@@ -33,12 +33,7 @@ async fn resets_over_the_limit_change_nothing_and_are_still_forwarded() {
     for _ in 0..5 {
         tokens.push(app.next_token().await.1);
     }
-    wait_until("every email final", || async {
-        app.count("SELECT count(*) FROM email_outbox WHERE status = 'pending'")
-            .await
-            == 0
-    })
-    .await;
+    app.wait_emails_final().await;
     assert_eq!(app.smtp.accepted(), 5, "five emails, no more");
     assert_eq!(receiver.wait_for(7).await.len(), 7, "all seven forwarded");
 

@@ -87,12 +87,7 @@ async fn tokens_are_never_stored_or_logged_in_clear() {
     for _ in 0..4 {
         tokens.push(app.next_token().await.1);
     }
-    wait_until("every email final", || async {
-        app.count("SELECT count(*) FROM email_outbox WHERE status = 'pending'")
-            .await
-            == 0
-    })
-    .await;
+    app.wait_emails_final().await;
     let delivered = receiver.wait_for(4).await;
     let verifier = standardwebhooks::Webhook::new(secret).unwrap();
     assert!(

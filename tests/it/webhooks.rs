@@ -184,12 +184,7 @@ async fn every_processed_event_reaches_subscribed_endpoints_once_signed_and_with
     assert_eq!(requests.len(), 10, "each event once");
     let mut secrets: Vec<String> = given.iter().map(|t| t.to_string()).collect();
     // Minted tokens leave Herald only in emails; take them from there.
-    wait_until("every email final", || async {
-        app.count("SELECT count(*) FROM email_outbox WHERE status = 'pending'")
-            .await
-            == 0
-    })
-    .await;
+    app.wait_emails_final().await;
     for email in app.smtp.drain().await {
         let text = String::from_utf8_lossy(&email.data).replace("=\r\n", "");
         if let Some(at) = text.find("?token=") {
