@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use std::time::Duration;
+use timeago::{Language, TimeUnit};
 
 /// Everything but RFC 3986 unreserved characters is encoded.
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -55,8 +56,9 @@ pub fn render_context(
     let expires_in = match (expires_at, map.get("ttl_minutes").and_then(Value::as_u64)) {
         (Some(at), _) => Some(human_duration(
             (at - Utc::now()).to_std().unwrap_or_default(),
+            locale,
         )),
-        (None, Some(minutes)) => Some(human_duration(Duration::from_secs(minutes * 60))),
+        (None, Some(minutes)) => Some(human_duration(Duration::from_secs(minutes * 60), locale)),
         _ => None,
     };
     map.insert("link".into(), json!(link));
@@ -94,17 +96,34 @@ fn chrono_locale(locale: &str) -> Option<chrono::Locale> {
         .or_else(|| chrono::Locale::try_from(lang.as_str()).ok())
 }
 
-/// "45 minutes", "2 hours", "7 days": rounded to the unit a reader expects.
-pub fn human_duration(d: Duration) -> String {
+/// "45 minutes", "2 hours", "7 days": rounded to the unit a reader expects,
+/// with the unit's word in the email's language (timeago's translations:
+/// `fr` → "7 jours"); English when the language has none.
+pub fn human_duration(d: Duration, locale: Option<&str>) -> String {
     let minutes = (d.as_secs() + 30) / 60;
     let (n, unit) = if minutes < 120 {
-        (minutes.max(1), "minute")
+        (minutes.max(1), TimeUnit::Minutes)
     } else if minutes < 48 * 60 {
-        ((minutes + 30) / 60, "hour")
+        ((minutes + 30) / 60, TimeUnit::Hours)
     } else {
-        ((minutes + 12 * 60) / (24 * 60), "day")
+        ((minutes + 12 * 60) / (24 * 60), TimeUnit::Days)
     };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    let language = locale
+        .and_then(language)
+        .unwrap_or_else(|| timeago::languages::boxup(timeago::English));
+    let word = language.get_word(unit, n);
+    let gap = language.between_value_and_word();
+    if language.place_unit_before(n) {
+        format!("{word}{gap}{n}")
+    } else {
+        format!("{n}{gap}{word}")
+    }
+}
+
+/// `fr-CA` → French, by the ISO 639-1 code before the region.
+fn language(locale: &str) -> Option<timeago::BoxedLanguage> {
+    let code = locale.split(['-', '_']).next()?.trim().to_ascii_lowercase();
+    timeago::languages::IsolangLanguage::from_639_1(&code).and_then(timeago::from_isolang)
 }
 
 /// Data shaped like what each handler writes, for `templates check`.
@@ -179,9 +198,26 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        assert_eq!(human_duration(Duration::from_secs(3600)), "60 minutes");
-        assert_eq!(human_duration(Duration::from_secs(3 * 3600)), "3 hours");
-        assert_eq!(human_duration(Duration::from_secs(7 * 86400 - 5)), "7 days");
-        assert_eq!(human_duration(Duration::from_secs(60)), "1 minute");
+        let d = |secs| human_duration(Duration::from_secs(secs), None);
+        assert_eq!(d(3600), "60 minutes");
+        assert_eq!(d(3 * 3600), "3 hours");
+        assert_eq!(d(7 * 86400 - 5), "7 days");
+        assert_eq!(d(60), "1 minute");
+    }
+
+    #[test]
+    fn durations_follow_the_locale() {
+        let week = Duration::from_secs(7 * 86400);
+        assert_eq!(human_duration(week, Some("fr-CA")), "7 jours");
+        assert_eq!(
+            human_duration(Duration::from_secs(60), Some("fr")),
+            "1 minute"
+        );
+        assert_eq!(
+            human_duration(Duration::from_secs(3 * 3600), Some("de")),
+            "3 Stunden"
+        );
+        // No translation for the language: English rather than nothing.
+        assert_eq!(human_duration(week, Some("xx")), "7 days");
     }
 }

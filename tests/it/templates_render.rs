@@ -85,7 +85,7 @@ fn a_variable_that_cannot_be_derived_fails_by_name() {
 }
 
 #[test]
-fn the_french_invite_shows_a_french_month() {
+fn the_french_invite_shows_a_french_month_and_duration() {
     let data = r#"{"email":"ada@example.com","expires_at":"2030-01-01T00:00:00Z"}"#;
     let out = render(
         Path::new(TEMPLATES),
@@ -95,6 +95,9 @@ fn the_french_invite_shows_a_french_month() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("1 janvier 2030"), "{stdout}");
     assert!(!stdout.contains("January"), "{stdout}");
+    // The duration too: "dans 1127 jours", not "days".
+    assert!(stdout.contains(" jours (le 1 janvier 2030"), "{stdout}");
+    assert!(!stdout.contains("days"), "{stdout}");
     // The data's own locale is used when --locale is absent.
     let data = r#"{"email":"ada@example.com","expires_at":"2030-01-01T00:00:00Z","locale":"fr"}"#;
     let out = render(Path::new(TEMPLATES), &["invite", "--data", data]);
