@@ -32,18 +32,29 @@ pub struct CreateEndpoint {
     /// credentials; a public address unless HERALD_WEBHOOK_ALLOW_PRIVATE.
     #[schema(
         format = "uri",
-        pattern = "^https?://",
+        // `webhooks::url_shape::PATTERN` (a literal here; the OpenAPI test
+        // holds the two equal).
+        pattern = r"^https?://(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])|([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*\.?)(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
         min_length = 8,
         max_length = 2048
     )]
     pub url: String,
     /// Event types to receive; every type when absent or empty.
     #[serde(default)]
+    #[schema(value_type = Vec<EventTypeName>)]
     pub events: Vec<String>,
     /// `whsec_` + base64 of 24 to 64 bytes; generated when absent.
-    #[schema(pattern = "^whsec_[A-Za-z0-9+/]{32,88}={0,2}$")]
+    // Padded canonical base64 of 24 to 64 bytes, exactly what `Secret::parse` takes.
+    #[schema(
+        pattern = "^whsec_(([A-Za-z0-9+/]{4}){8,21}|([A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=|([A-Za-z0-9+/]{4}){8,21}[A-Za-z0-9+/][AQgw]==)$"
+    )]
     pub secret: Option<String>,
 }
+
+/// An event type, e.g. `invite.created`.
+#[derive(ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9._-]{1,255}$")]
+pub struct EventTypeName(#[allow(dead_code)] String);
 
 #[derive(Serialize, ToSchema)]
 pub struct EndpointView {
@@ -109,10 +120,24 @@ pub async fn create(
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
-    /// How long the old secret keeps signing too (humantime: `24h`, `90m`);
-    /// default 24h, `0s` drops it at once.
-    #[schema(example = "24h")]
+    /// How long the old secret keeps signing too: a number and one unit
+    /// (`ms`, `s`, `m`, `h`, `d`), e.g. `24h`, `90m`; default 24h, `0s`
+    /// drops it at once.
+    #[schema(example = "24h", pattern = "^[0-9]{1,5}(ms|s|m|h|d)$")]
     pub grace: Option<String>,
+}
+
+/// `RotateSecret::grace`, held to the schema's pattern (so that what the
+/// document allows and what is accepted are the same set), then humantime.
+fn grace(raw: &str) -> Result<std::time::Duration, EndpointError> {
+    let digits = raw.bytes().take_while(u8::is_ascii_digit).count();
+    let unit = &raw[digits..];
+    if !(1..=5).contains(&digits) || !matches!(unit, "ms" | "s" | "m" | "h" | "d") {
+        return Err(EndpointError::InvalidGrace(
+            "expected a number and one unit: ms, s, m, h or d (e.g. 24h)".into(),
+        ));
+    }
+    humantime::parse_duration(raw).map_err(|e| EndpointError::InvalidGrace(e.to_string()))
 }
 
 /// How long the old secret signs too unless told otherwise.
@@ -128,9 +153,9 @@ pub async fn rotate_secret(
     body: axum::body::Bytes,
 ) -> Result<Json<EndpointView>, ApiError> {
     let id = endpoint_id(&id)?;
-    // The body is optional: none at all means the default grace.
-    let body: RotateSecret = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateSecret::default()
+    // The body is optional: none at all, or `null`, means the default grace.
+    let body: Option<RotateSecret> = if body.iter().all(u8::is_ascii_whitespace) {
+        None
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             ApiError::new(
@@ -140,10 +165,9 @@ pub async fn rotate_secret(
             )
         })?
     };
-    let grace = match body.grace.as_deref() {
+    let grace = match body.and_then(|b| b.grace) {
         None => DEFAULT_GRACE,
-        Some(raw) => humantime::parse_duration(raw.trim())
-            .map_err(|e| EndpointError::InvalidGrace(e.to_string()))?,
+        Some(raw) => grace(&raw)?,
     };
     let secret = endpoints::rotate_secret(&state.pool, state.key()?, id, grace).await?;
     let mut view = EndpointView::from(endpoints::get(&state.pool, id).await?);

@@ -66,8 +66,7 @@ pub async fn create(
     };
     let mut types: Vec<String> = Vec::new();
     for t in new.event_types {
-        let t = t.trim().to_owned();
-        if t.is_empty() || t.len() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if !is_event_type(&t) {
             return Err(EndpointError::InvalidEventType(t));
         }
         if !types.contains(&t) {
@@ -261,9 +260,33 @@ fn found(rows: u64, id: Uuid) -> Result<(), EndpointError> {
 
 /// An absolute http(s) URL without credentials, and not an obviously
 /// private target unless allowed.
+/// What the API's schema promises for a subscribed type: 1 to 255 of
+/// `A-Z a-z 0-9 . _ -` (`invite.created`), checked the same way here.
+pub const EVENT_TYPE_PATTERN: &str = "^[A-Za-z0-9._-]{1,255}$";
+
+fn is_event_type(t: &str) -> bool {
+    (1..=255).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The longest URL an endpoint may have, as the API's schema says.
+pub const MAX_URL_LEN: usize = 2048;
+
 fn check_url(raw: &str, allow_private: bool) -> Result<reqwest::Url, EndpointError> {
-    let url =
-        reqwest::Url::parse(raw.trim()).map_err(|e| EndpointError::InvalidUrl(e.to_string()))?;
+    if raw.len() > MAX_URL_LEN {
+        return Err(EndpointError::InvalidUrl(format!(
+            "longer than {MAX_URL_LEN} characters"
+        )));
+    }
+    if !super::url_shape::matches(raw) {
+        return Err(EndpointError::InvalidUrl(
+            "expected http(s)://host[:port][/path], the host a name or an IPv4 address, \
+             in ASCII without spaces (percent-encode the rest)"
+                .into(),
+        ));
+    }
+    let url = reqwest::Url::parse(raw).map_err(|e| EndpointError::InvalidUrl(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(EndpointError::InvalidUrl(
             "expected http:// or https://".into(),

@@ -16,5 +16,6 @@ pub mod payload;
 pub mod retry_delay;
 pub mod signing;
 pub mod ssrf;
+pub mod url_shape;
 
 pub use fan_out::{Subscribers, WAKE_CHANNEL, fan_out};

@@ -21,6 +21,11 @@ impl Secret {
         let encoded = text
             .strip_prefix(PREFIX)
             .ok_or("a webhook secret starts with whsec_")?;
+        // Padded, as the API's schema pattern says (the decoder alone
+        // would take it either way).
+        if encoded.len() % 4 != 0 {
+            return Err("a webhook secret is whsec_ followed by padded standard base64".into());
+        }
         let key = STANDARD
             .decode(encoded)
             .map_err(|_| "a webhook secret is whsec_ followed by standard base64".to_owned())?;

@@ -147,3 +147,50 @@ async fn routes_answer_only_documented_statuses() {
     assert_eq!(r.status(), 422);
     assert!(documented("post", "/v1/invites/validate", 422));
 }
+
+/// schemathesis (PyPI), a property-based tester nobody here wrote, generates
+/// requests from the served document (valid and deliberately invalid, then
+/// stateful sequences through the links) and checks every answer: no
+/// undocumented status, no schema-valid request refused, no invalid one
+/// taken, bodies as documented. `schemathesis.toml` counts 413 as a refusal.
+/// The run allows private webhook targets: refusing them is deployment
+/// policy, which no schema can state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_property_based_run_finds_nothing() {
+    let mut app = TestApp::spawn_with(crate::helpers::Options {
+        no_worker: true,
+        ..Default::default()
+    })
+    .await;
+    app.worker_settings.webhook_allow_private = true;
+    app.start_worker();
+    let doc = document(&app).await;
+    assert_eq!(
+        doc["components"]["schemas"]["CreateEndpoint"]["properties"]["url"]["pattern"],
+        herald::webhooks::url_shape::PATTERN,
+        "the document states the URL shape registration checks"
+    );
+    let out = std::process::Command::new("st")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &app.url("/v1/openapi.json")])
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {}", crate::helpers::API_TOKEN),
+        ])
+        .args([
+            "--max-examples",
+            "25",
+            "--seed",
+            "20261201",
+            "--workers",
+            "2",
+        ])
+        .args(["--warnings", "off", "--no-color"])
+        .output()
+        .expect("schemathesis runs (`pip install schemathesis`)");
+    assert!(
+        out.status.success(),
+        "schemathesis found faults:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
