@@ -124,7 +124,7 @@ pub fn router(state: AppState, api_token: Option<&str>) -> Router {
         token,
         auth::require_token,
     ));
-    let doc = Arc::new(openapi::finish(doc));
+    let doc = Arc::new(openapi::served(openapi::finish(doc)));
     Router::new()
         .merge(v1)
         .route(

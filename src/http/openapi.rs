@@ -49,6 +49,40 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
     doc
 }
 
+/// The document as served. utoipa 5 writes a link's fields in snake case
+/// (`operation_id`), which the Link Object does not allow: they are renamed
+/// to `operationId`, `operationRef` and `requestBody` here.
+pub fn served(doc: OpenApi) -> serde_json::Value {
+    let mut value = serde_json::to_value(doc).expect("an OpenAPI document serializes");
+    let operations = value["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let responses = op["responses"].as_object_mut().into_iter().flatten();
+        for (_, response) in responses {
+            let links = response.get_mut("links").and_then(|l| l.as_object_mut());
+            for link in links.into_iter().flat_map(|l| l.values_mut()) {
+                let Some(link) = link.as_object_mut() else {
+                    continue;
+                };
+                for (from, to) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(v) = link.remove(from) {
+                        link.insert(to.into(), v);
+                    }
+                }
+            }
+        }
+    }
+    value
+}
+
 /// Handlers in different modules share names (`list`, `get`): the tag
 /// makes each operation id unique, as generators need.
 fn unique_id(op: &mut Operation) {

@@ -99,7 +99,13 @@ fn endpoint_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/webhook-endpoints", request_body = CreateEndpoint, tag = "webhook-endpoints",
-    responses((status = 201, body = EndpointView, description = "created; the secret is shown this once"),
+    responses((status = 201, body = EndpointView, description = "created; the secret is shown this once",
+        links(
+            ("get" = (operation_id = "webhook_endpoints_get", parameters(("id" = "$response.body#/id")))),
+            ("attempts" = (operation_id = "webhook_endpoints_attempts", parameters(("id" = "$response.body#/id")))),
+            ("rotate_secret" = (operation_id = "webhook_endpoints_rotate_secret", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "webhook_endpoints_delete", parameters(("id" = "$response.body#/id"))))
+        )),
               (status = 422, description = "bad URL, secret or event type, or a private target")))]
 pub async fn create(
     State(state): State<AppState>,

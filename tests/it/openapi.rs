@@ -80,6 +80,13 @@ async fn the_served_document_validates() {
         assert_eq!(p["in"], "query", "{p}");
         assert_ne!(p["required"], true, "{p}");
     }
+    let created = &doc["paths"]["/v1/webhook-endpoints"]["post"]["responses"]["201"]["links"];
+    for name in ["get", "attempts", "rotate_secret", "delete"] {
+        assert_eq!(
+            created[name]["parameters"]["id"], "$response.body#/id",
+            "{name}"
+        );
+    }
     let status = params.iter().find(|p| p["name"] == "status").unwrap();
     let text = status["schema"].to_string();
     for s in ["pending", "accepted", "expired", "revoked"] {
@@ -91,6 +98,23 @@ async fn the_served_document_validates() {
                 op["responses"][code]["content"]["application/json"]["schema"]["$ref"],
                 "#/components/schemas/ErrorBody",
                 "{method} {path} {code}"
+            );
+        }
+        for (name, link) in op["responses"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|r| r["links"].as_object())
+            .flatten()
+        {
+            let target = link["operationId"]
+                .as_str()
+                .expect("a link names its operationId");
+            assert!(
+                operations(&doc)
+                    .iter()
+                    .any(|(_, _, o)| o["operationId"] == target),
+                "{method} {path}: link {name} points at a missing operation {target}"
             );
         }
         if op.get("requestBody").is_some() {
