@@ -100,8 +100,8 @@ async fn backlog(
     let emails = events.iter().filter(|e| e.email.is_some()).count();
 
     eprintln!("preparing database and topology");
-    let pool = herald::app::prepare_database(&settings).await?;
-    herald::app::declare_topology(&settings).await?;
+    let pool = herald::app::prepare_database(&settings.database, &settings.keys).await?;
+    herald::app::declare_topology(&settings.broker).await?;
     register_endpoint(&pool, &settings, &sinks.hook_url).await?;
     // Without autovacuum, the queue tables keep every dead row version and
     // claims slow down as a backlog drains: the report says which it was.
@@ -112,7 +112,7 @@ async fn backlog(
     let amqp = herald::intake::connect(setup::AMQP, "bench-publisher").await?;
     let ch = setup::confirming_channel(&amqp).await?;
     let published = Instant::now();
-    setup::publish_all(&ch, &settings.exchange, None, &events).await?;
+    setup::publish_all(&ch, &settings.broker.exchange, None, &events).await?;
     eprintln!(
         "published {n} events in {:.1} s",
         published.elapsed().as_secs_f64()
@@ -162,7 +162,7 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
     let paced = worker::paced(
         &mut herald,
         &ch,
-        &settings.exchange,
+        &settings.broker.exchange,
         &paced_events,
         paced_rate,
         &sinks,
@@ -184,7 +184,9 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
     let hooks = usize::from(settings.webhook_per_endpoint());
     let hook_time = baselines::webhooks(&sinks.hook_url, hooks, n, &sinks.hooks).await?;
     eprintln!("baseline: {n} event-shaped PostgreSQL commits");
-    let raw_db = setup::settings(&names.args(&names.databases[1], sinks.smtp)).database_url;
+    let raw_db = setup::settings(&names.args(&names.databases[1], sinks.smtp))
+        .database
+        .url;
     let db_time = baselines::event_commits(&raw_db, n).await?;
 
     Ok(Report {
@@ -217,7 +219,7 @@ pub async fn register_endpoint(
 ) -> anyhow::Result<()> {
     create(
         pool,
-        &settings.secret_key()?,
+        &settings.keys.secret_key()?,
         NewEndpoint {
             url,
             event_types: vec![],

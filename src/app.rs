@@ -3,7 +3,7 @@
 
 use crate::email::{EmailDispatcher, EmailSettings, Mailer, Templates};
 use crate::events::Context;
-use crate::settings::Settings;
+use crate::settings::{Broker, Database, Keys, Settings};
 use crate::{intake, retry, store};
 use anyhow::Context as _;
 use sqlx::PgPool;
@@ -22,10 +22,10 @@ fn dispatch_pool_size(settings: &Settings) -> u32 {
 
 /// Creates the database if it does not exist yet, then applies pending
 /// migrations (under sqlx's advisory lock, so concurrent replicas are safe).
-pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
-    let pool = store::prepare_database(&settings.database_url, store::ADMIN_POOL).await?;
-    if settings.secret_key.is_some() {
-        let sealed = crate::webhooks::endpoints::seal_clear_secrets(&pool, &settings.secret_key()?)
+pub async fn prepare_database(database: &Database, keys: &Keys) -> anyhow::Result<PgPool> {
+    let pool = store::prepare_database(&database.url, store::ADMIN_POOL).await?;
+    if keys.current.is_some() {
+        let sealed = crate::webhooks::endpoints::seal_clear_secrets(&pool, &keys.secret_key()?)
             .await
             .context("sealing webhook endpoint secrets")?;
         if sealed > 0 {
@@ -36,12 +36,12 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<PgPool> {
 }
 
 /// Declares the exchange, Herald's queue and the dead-letter queue.
-pub async fn declare_topology(settings: &Settings) -> anyhow::Result<()> {
-    let conn = intake::connect(&settings.amqp_url, "setup")
+pub async fn declare_topology(broker: &Broker) -> anyhow::Result<()> {
+    let conn = intake::connect(&broker.amqp_url, "setup")
         .await
         .context("connecting to RabbitMQ")?;
     let channel = conn.create_channel().await?;
-    intake::topology::declare(&channel, settings)
+    intake::topology::declare(&channel, broker)
         .await
         .context("declaring the AMQP topology")?;
     let _ = conn.close(200, "done".into()).await;
@@ -49,18 +49,24 @@ pub async fn declare_topology(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// `herald migrate`.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    settings.check_urls()?;
-    prepare_database(settings).await?;
-    declare_topology(settings).await?;
+pub async fn migrate(database: &Database, broker: &Broker, keys: &Keys) -> anyhow::Result<()> {
+    database.check()?;
+    broker.check()?;
+    prepare_database(database, keys).await?;
+    declare_topology(broker).await?;
     Ok(())
 }
 
 /// `herald run`: binds `HERALD_HTTP_ADDR` and runs the worker until `cancel`.
 pub async fn run(settings: Settings, cancel: CancellationToken) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(settings.http_addr)
+    let listener = tokio::net::TcpListener::bind(settings.listen.http_addr)
         .await
-        .with_context(|| format!("HERALD_HTTP_ADDR: cannot listen on {}", settings.http_addr))?;
+        .with_context(|| {
+            format!(
+                "HERALD_HTTP_ADDR: cannot listen on {}",
+                settings.listen.http_addr
+            )
+        })?;
     run_with_listener(settings, listener, cancel).await
 }
 
@@ -76,11 +82,11 @@ pub async fn run_with_listener(
     settings.check_api_token()?;
     crate::http::metrics::handle();
     let ctx = Context {
-        invite_ttl: chrono::Duration::from_std(settings.invite_ttl)
+        invite_ttl: chrono::Duration::from_std(settings.lifetimes.invite_ttl)
             .context("HERALD_INVITE_TTL: too long")?,
-        reset_ttl: chrono::Duration::from_std(settings.reset_ttl)
+        reset_ttl: chrono::Duration::from_std(settings.lifetimes.reset_ttl)
             .context("HERALD_RESET_TTL: too long")?,
-        key: settings.secret_key()?,
+        key: settings.keys.secret_key()?,
         email_rate_limit: settings.email_rate_limit,
     };
     let key = ctx.key.clone();
@@ -96,8 +102,8 @@ pub async fn run_with_listener(
     };
     tracing::info!("database ready");
     // Intake, dispatch and HTTP each wait on their own connections.
-    let pool = store::pool(&settings.database_url, dispatch_pool_size(&settings))?;
-    let http_pool = store::pool(&settings.database_url, HTTP_POOL)?;
+    let pool = store::pool(&settings.database.url, dispatch_pool_size(&settings))?;
+    let http_pool = store::pool(&settings.database.url, HTTP_POOL)?;
     let broker = intake::BrokerStatus::default();
     // Each component runs until `cancel`; the first to fail stops the others.
     let mut tasks = tokio::task::JoinSet::new();
@@ -146,10 +152,10 @@ pub async fn run_with_listener(
 /// Loads the templates and renders each with sample data: a broken
 /// template stops start-up before a single email goes out.
 pub fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
-    let templates =
-        Templates::load(&settings.templates_dir).map_err(|e| anyhow::anyhow!("templates: {e}"))?;
+    let templates = Templates::load(&settings.rendering.templates_dir)
+        .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
     templates
-        .check(&settings.link_base_url)
+        .check(&settings.rendering.link_base_url)
         .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
     Ok(templates)
 }
@@ -157,7 +163,7 @@ pub fn load_templates(settings: &Settings) -> anyhow::Result<Templates> {
 async fn wait_for_database(settings: &Settings, cancel: &CancellationToken) -> Option<PgPool> {
     let mut backoff = retry::backoff();
     loop {
-        match prepare_database(settings).await {
+        match prepare_database(&settings.database, &settings.keys).await {
             Ok(pool) => return Some(pool),
             Err(e) => tracing::warn!(error = format!("{e:#}"), "PostgreSQL not ready; retrying"),
         }

@@ -1,14 +1,15 @@
 //! What each `herald` subcommand does, in terms of the library.
 
-use crate::cli::{Command, DeadLetters, KeysCommand, TemplatesCommand};
-use crate::settings::Settings;
+use crate::cli::{Command, DeadLetters, KeysCommand, Setup, TemplatesCommand, WebhooksArgs};
+use crate::settings::{Broker, Listen, Settings};
 use crate::{app, intake};
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
+pub async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run => {
+        Command::Run(settings) => {
+            let settings = *settings;
             let cancel = CancellationToken::new();
             tokio::spawn(cancel_on_signal(cancel.clone()));
             let limit = shutdown_limit(&settings);
@@ -25,8 +26,12 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
                 }
             }
         }
-        Command::Migrate => {
-            app::migrate(&settings).await?;
+        Command::Migrate(Setup {
+            database,
+            broker,
+            keys,
+        }) => {
+            app::migrate(&database, &broker, &keys).await?;
             eprintln!("migrations applied; topology declared");
             Ok(())
         }
@@ -34,6 +39,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             event_type,
             data,
             id,
+            broker,
         } => {
             if !crate::events::EVENT_TYPES.contains(&event_type.as_str()) {
                 anyhow::bail!(
@@ -44,20 +50,20 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             let data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
             let id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            settings.check_urls()?;
-            let conn = intake::connect(&settings.amqp_url, "cli")
+            broker.check()?;
+            let conn = intake::connect(&broker.amqp_url, "cli")
                 .await
                 .context("connecting to RabbitMQ")?;
             let channel = conn.create_channel().await?;
             channel.confirm_select(Default::default()).await?;
-            intake::publisher::publish_event(&channel, &settings, &event_type, &id, data).await?;
+            intake::publisher::publish_event(&channel, &broker, &event_type, &id, data).await?;
             let _ = conn.close(200, "done".into()).await;
             println!("{id}");
             Ok(())
         }
-        Command::Templates(TemplatesCommand::Check) => {
-            let templates = crate::email::Templates::load(&settings.templates_dir)?;
-            let n = templates.check(&settings.link_base_url)?;
+        Command::Templates(TemplatesCommand::Check { rendering }) => {
+            let templates = crate::email::Templates::load(&rendering.templates_dir)?;
+            let n = templates.check(&rendering.link_base_url)?;
             println!("{n} templates render");
             Ok(())
         }
@@ -66,15 +72,17 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             data,
             locale,
             token,
+            rendering,
+            lifetimes,
         }) => {
             let mut data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
-            let templates = crate::email::Templates::load(&settings.templates_dir)?;
+            let templates = crate::email::Templates::load(&rendering.templates_dir)?;
             // The expiry the handler would store for this data, so the derived
             // wording comes out as in a real email.
             let ttl = match name.as_str() {
-                "invite" => Some(settings.invite_ttl),
-                "password_reset" => Some(settings.reset_ttl),
+                "invite" => Some(lifetimes.invite_ttl),
+                "password_reset" => Some(lifetimes.reset_ttl),
                 _ => None,
             };
             if let (Some(ttl), Some(map)) = (ttl, data.as_object_mut())
@@ -88,7 +96,7 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
                 &name,
                 &data,
                 Some(&token),
-                &settings.link_base_url,
+                &rendering.link_base_url,
                 locale.as_deref(),
             );
             let r = templates.render(&name, locale.as_deref(), &ctx)?;
@@ -96,32 +104,35 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
             Ok(())
         }
         Command::DeadLetters(action) => {
-            settings.check_urls()?;
-            let conn = intake::connect(&settings.amqp_url, "cli")
-                .await
-                .context("connecting to RabbitMQ")?;
+            let (DeadLetters::List { broker, .. } | DeadLetters::Replay { broker, .. }) = &action;
+            let conn = dead_letter_channel(broker).await?;
             let channel = conn.create_channel().await?;
-            intake::topology::declare(&channel, &settings).await?;
-            match action {
-                DeadLetters::List { limit } => {
-                    for line in intake::dead_letter::list(&channel, &settings, limit).await? {
+            intake::topology::declare(&channel, broker).await?;
+            match &action {
+                DeadLetters::List { limit, broker } => {
+                    for line in intake::dead_letter::list(&channel, broker, *limit).await? {
                         println!("{line}");
                     }
                 }
-                DeadLetters::Replay { limit } => {
-                    let n = intake::dead_letter::replay(&channel, &settings, limit).await?;
+                DeadLetters::Replay { limit, broker } => {
+                    let n = intake::dead_letter::replay(&channel, broker, *limit).await?;
                     println!("replayed {n}");
                 }
             }
             let _ = conn.close(200, "done".into()).await;
             Ok(())
         }
-        Command::Health { timeout } => health(&settings, timeout).await,
-        Command::Webhooks(cmd) => crate::webhooks::cli::run(cmd, &settings).await,
-        Command::Keys(KeysCommand::Check) => {
-            let key = settings.secret_key()?;
-            settings.check_urls()?;
-            let pool = app::prepare_database(&settings).await?;
+        Command::Health { timeout, listen } => health(&listen, timeout).await,
+        Command::Webhooks(WebhooksArgs {
+            command,
+            database,
+            keys,
+            targets,
+        }) => crate::webhooks::cli::run(command, &database, &keys, &targets).await,
+        Command::Keys(KeysCommand::Check { database, keys }) => {
+            let key = keys.secret_key()?;
+            database.check()?;
+            let pool = crate::store::existing(&database.url, crate::store::ADMIN_POOL).await?;
             let report = crate::store::key_check::check(&pool, &key).await?;
             pool.close().await;
             println!("{report}");
@@ -136,9 +147,17 @@ pub async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()
     }
 }
 
+/// A connection for the dead-letter commands.
+async fn dead_letter_channel(broker: &Broker) -> anyhow::Result<lapin::Connection> {
+    broker.check()?;
+    intake::connect(&broker.amqp_url, "cli")
+        .await
+        .context("connecting to RabbitMQ")
+}
+
 /// `herald health`: 200 from `/readyz` or an error saying what is not ready.
-async fn health(settings: &Settings, timeout: std::time::Duration) -> anyhow::Result<()> {
-    let mut addr = settings.http_addr;
+async fn health(listen: &Listen, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let mut addr = listen.http_addr;
     // A worker listening on every interface is reached on loopback.
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {

@@ -30,9 +30,9 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    herald::telemetry::init(cli.settings.log_format);
+    herald::telemetry::init(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(herald::commands::dispatch(cli.command, cli.settings)) {
+    match runtime.block_on(herald::commands::dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -124,7 +124,7 @@ impl Dispatch for Relay {
             PUBLISH_TIMEOUT,
             intake::publisher::publish_body(
                 &channel,
-                &self.settings,
+                &self.settings.broker,
                 &row.routing_key,
                 &event_id,
                 &row.body,
@@ -205,7 +205,7 @@ impl Relay {
     }
 
     async fn connect(&self) -> anyhow::Result<(Channel, Connection)> {
-        let conn = intake::connect(&self.settings.amqp_url, "relay")
+        let conn = intake::connect(&self.settings.broker.amqp_url, "relay")
             .await
             .context("connecting to RabbitMQ")?;
         let channel = conn.create_channel().await?;

@@ -116,7 +116,9 @@ pub fn settings(args: &[String]) -> Settings {
     let argv = ["herald", "run"].into_iter().map(str::to_owned);
     herald::cli::Cli::try_parse_from(argv.chain(args.iter().cloned()))
         .expect("bench settings parse")
-        .settings
+        .command
+        .into_run_settings()
+        .expect("parsed `run`")
 }
 
 /// One event to publish, and what it should cause.

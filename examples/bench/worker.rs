@@ -18,9 +18,9 @@ const PHASE_LIMIT: Duration = Duration::from_secs(600);
 pub fn child_main(args: Vec<String>) -> anyhow::Result<()> {
     use clap::Parser;
     let cli = herald::cli::Cli::try_parse_from(std::iter::once("herald".to_owned()).chain(args))?;
-    herald::telemetry::init(cli.settings.log_format);
+    herald::telemetry::init(cli.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(herald::commands::dispatch(cli.command, cli.settings))
+    runtime.block_on(herald::commands::dispatch(cli.command))
 }
 
 pub struct Worker {

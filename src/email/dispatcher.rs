@@ -50,7 +50,7 @@ impl EmailSettings {
             .map_err(|e| anyhow::anyhow!("HERALD_MAIL_FROM: not a valid mailbox ({e})"))?;
         Ok(Self {
             from,
-            link_base: s.link_base_url.clone(),
+            link_base: s.rendering.link_base_url.clone(),
             schedule: s.email_retry_schedule.clone(),
             rate_limit: s.email_rate_limit,
             concurrency: usize::from(s.email_concurrency),

@@ -54,8 +54,8 @@ impl AppState {
         Self {
             pool,
             broker,
-            allow_private: settings.webhook_allow_private,
-            key: settings.secret_key().ok(),
+            allow_private: settings.targets.webhook_allow_private,
+            key: settings.keys.secret_key().ok(),
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         }

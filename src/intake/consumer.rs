@@ -77,11 +77,11 @@ enum Step {
 impl Session<'_> {
     /// `Ok` only on shutdown; any broker failure is an `Err`.
     async fn run(&mut self) -> anyhow::Result<()> {
-        let conn = connect(&self.settings.amqp_url, "consumer")
+        let conn = connect(&self.settings.broker.amqp_url, "consumer")
             .await
             .context("connecting to RabbitMQ")?;
         let setup = conn.create_channel().await?;
-        topology::declare(&setup, self.settings)
+        topology::declare(&setup, &self.settings.broker)
             .await
             .context("declaring the topology")?;
         let dead = conn.create_channel().await?;
@@ -92,7 +92,7 @@ impl Session<'_> {
             .await?;
         let mut deliveries = channel
             .basic_consume(
-                self.settings.queue.as_str().into(),
+                self.settings.broker.queue.as_str().into(),
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
@@ -100,7 +100,7 @@ impl Session<'_> {
             .await?;
         self.connected = true;
         self.status.up();
-        tracing::info!(queue = %self.settings.queue, prefetch = self.settings.prefetch, "consuming");
+        tracing::info!(queue = %self.settings.broker.queue, prefetch = self.settings.prefetch, "consuming");
         loop {
             let next = tokio::select! {
                 biased;
@@ -184,7 +184,7 @@ impl Session<'_> {
                 tracing::warn!(reason = %reason, "dead-lettering");
                 dead_letter::publish(
                     dead,
-                    &self.settings.dead_letter_name(),
+                    &self.settings.broker.dead_letter_name(),
                     delivery.routing_key.as_str(),
                     &delivery.properties,
                     &delivery.data,

@@ -3,7 +3,7 @@
 //! plus `x-herald-error`; listed and replayed from there by operators.
 
 use crate::error::Rejection;
-use crate::settings::Settings;
+use crate::settings::Broker;
 use anyhow::{Context as _, bail};
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
@@ -89,10 +89,10 @@ fn header_text(headers: &Option<FieldTable>, key: &str) -> Option<String> {
 /// closes.
 pub async fn list(
     channel: &Channel,
-    settings: &Settings,
+    broker: &Broker,
     limit: u32,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
-    let queue = settings.dead_letter_name();
+    let queue = broker.dead_letter_name();
     let mut out = Vec::new();
     while out.len() < limit as usize {
         let Some(msg) = channel
@@ -121,11 +121,11 @@ pub async fn list(
 /// queue. At most the queue's length at the start: an event that fails again
 /// lands behind those, so no message is replayed twice in one call (and one
 /// seen twice by its id and body stops the run, as a second guard).
-pub async fn replay(channel: &Channel, settings: &Settings, limit: u32) -> anyhow::Result<u32> {
+pub async fn replay(channel: &Channel, broker: &Broker, limit: u32) -> anyhow::Result<u32> {
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    let queue = settings.dead_letter_name();
+    let queue = broker.dead_letter_name();
     let waiting = channel
         .queue_declare(
             queue.as_str().into(),
@@ -174,7 +174,7 @@ pub async fn replay(channel: &Channel, settings: &Settings, limit: u32) -> anyho
         let props = d.properties.clone().with_headers(cleaned);
         let confirm = channel
             .basic_publish(
-                settings.exchange.as_str().into(),
+                broker.exchange.as_str().into(),
                 d.routing_key.clone(),
                 BasicPublishOptions {
                     mandatory: true,
@@ -192,7 +192,7 @@ pub async fn replay(channel: &Channel, settings: &Settings, limit: u32) -> anyho
             bail!(
                 "no queue is bound for {:?} on {:?}; the event stays in {queue}",
                 d.routing_key.as_str(),
-                settings.exchange
+                broker.exchange
             );
         }
         d.acker.ack(BasicAckOptions::default()).await?;

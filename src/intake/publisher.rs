@@ -1,6 +1,6 @@
 //! Publishing CloudEvents to the exchange, for `herald publish` and tests.
 
-use crate::settings::Settings;
+use crate::settings::Broker;
 use anyhow::bail;
 use chrono::Utc;
 use lapin::options::BasicPublishOptions;
@@ -24,7 +24,7 @@ pub fn cloud_event(source: &str, event_type: &str, id: &str, data: Value) -> Val
 /// The channel must be in confirm mode.
 pub async fn publish_event(
     channel: &Channel,
-    settings: &Settings,
+    broker: &Broker,
     event_type: &str,
     id: &str,
     data: Value,
@@ -33,7 +33,7 @@ pub async fn publish_event(
         bail!("--data must be a JSON object");
     }
     let body = cloud_event("herald-cli", event_type, id, data);
-    publish_body(channel, settings, event_type, id, &body).await
+    publish_body(channel, broker, event_type, id, &body).await
 }
 
 /// Publishes a CloudEvent body and waits for the broker's confirm, with
@@ -41,7 +41,7 @@ pub async fn publish_event(
 /// of dropped. The channel must be in confirm mode.
 pub async fn publish_body(
     channel: &Channel,
-    settings: &Settings,
+    broker: &Broker,
     event_type: &str,
     id: &str,
     body: &Value,
@@ -52,7 +52,7 @@ pub async fn publish_body(
         .with_delivery_mode(2);
     let confirm = channel
         .basic_publish(
-            settings.exchange.as_str().into(),
+            broker.exchange.as_str().into(),
             event_type.into(),
             BasicPublishOptions {
                 mandatory: true,
@@ -69,7 +69,7 @@ pub async fn publish_body(
     if confirm.take_message().is_some() {
         bail!(
             "no queue is bound for {event_type:?} on exchange {:?}; run `herald migrate` first",
-            settings.exchange
+            broker.exchange
         );
     }
     Ok(())

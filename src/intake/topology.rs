@@ -1,7 +1,7 @@
 //! Declares (idempotently) what Herald consumes from and dead-letters to.
 
 use crate::events::EVENT_TYPES;
-use crate::settings::Settings;
+use crate::settings::Broker;
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{Channel, ExchangeKind};
@@ -12,15 +12,15 @@ use lapin::{Channel, ExchangeKind};
 /// dropping mid-delivery.
 pub const DELIVERY_LIMIT: i64 = 20;
 
-pub async fn declare(channel: &Channel, settings: &Settings) -> lapin::Result<()> {
+pub async fn declare(channel: &Channel, broker: &Broker) -> lapin::Result<()> {
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
     };
-    let dead = settings.dead_letter_name();
+    let dead = broker.dead_letter_name();
     channel
         .exchange_declare(
-            settings.exchange.as_str().into(),
+            broker.exchange.as_str().into(),
             ExchangeKind::Topic,
             durable,
             FieldTable::default(),
@@ -68,13 +68,13 @@ pub async fn declare(channel: &Channel, settings: &Settings) -> lapin::Result<()
         AMQPValue::LongString(LongString::from(dead.as_str())),
     );
     channel
-        .queue_declare(settings.queue.as_str().into(), queue_opts, args)
+        .queue_declare(broker.queue.as_str().into(), queue_opts, args)
         .await?;
     for event_type in EVENT_TYPES {
         channel
             .queue_bind(
-                settings.queue.as_str().into(),
-                settings.exchange.as_str().into(),
+                broker.queue.as_str().into(),
+                broker.exchange.as_str().into(),
                 event_type.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),

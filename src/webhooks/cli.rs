@@ -1,7 +1,7 @@
 //! `herald webhooks …`: endpoint management and replay from the command line.
 
 use super::endpoints::{self, NewEndpoint};
-use crate::settings::Settings;
+use crate::settings::{Database, Keys, Targets};
 use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::json;
@@ -62,9 +62,14 @@ pub enum WebhooksCommand {
     },
 }
 
-pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Result<()> {
-    settings.check_urls()?;
-    let pool = crate::store::existing(&settings.database_url, crate::store::ADMIN_POOL).await?;
+pub async fn run(
+    command: WebhooksCommand,
+    database: &Database,
+    keys: &Keys,
+    targets: &Targets,
+) -> anyhow::Result<()> {
+    database.check()?;
+    let pool = crate::store::existing(&database.url, crate::store::ADMIN_POOL).await?;
     match command {
         WebhooksCommand::Add {
             url,
@@ -75,9 +80,9 @@ pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Resul
                 url: &url,
                 event_types: events,
                 secret: secret.as_deref(),
-                allow_private: settings.webhook_allow_private,
+                allow_private: targets.webhook_allow_private,
             };
-            let (id, secret) = endpoints::create(&pool, &settings.secret_key()?, new).await?;
+            let (id, secret) = endpoints::create(&pool, &keys.secret_key()?, new).await?;
             println!("id: {id}");
             println!("secret: {}", secret.expose());
         }
@@ -93,8 +98,7 @@ pub async fn run(command: WebhooksCommand, settings: &Settings) -> anyhow::Resul
             }
         }
         WebhooksCommand::RotateSecret { id, grace } => {
-            let secret =
-                endpoints::rotate_secret(&pool, &settings.secret_key()?, id, grace).await?;
+            let secret = endpoints::rotate_secret(&pool, &keys.secret_key()?, id, grace).await?;
             println!("secret: {}", secret.expose());
             if !grace.is_zero() {
                 println!(

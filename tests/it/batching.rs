@@ -49,7 +49,7 @@ async fn a_refused_event_mid_batch_is_dead_lettered_alone() {
     app.start_worker();
 
     app.wait_processed(3).await;
-    let dead_letters = app.settings.dead_letter_name();
+    let dead_letters = app.settings.broker.dead_letter_name();
     wait_until("two dead letters", || async {
         app.queue_len(&dead_letters).await >= 2
     })
@@ -81,6 +81,9 @@ async fn a_refused_event_mid_batch_is_dead_lettered_alone() {
 
     // Everything was acked: nothing comes back once the worker lets go.
     app.stop_worker().await;
-    assert_eq!(app.queue_len(&app.settings.queue).await, 0);
-    assert_eq!(app.queue_len(&app.settings.dead_letter_name()).await, 0);
+    assert_eq!(app.queue_len(&app.settings.broker.queue).await, 0);
+    assert_eq!(
+        app.queue_len(&app.settings.broker.dead_letter_name()).await,
+        0
+    );
 }

@@ -98,7 +98,7 @@ async fn bad_events_are_dead_lettered_with_their_reason() {
             .await;
     }
     app.wait_processed(corpus.len() as i64).await;
-    let dlq = app.settings.dead_letter_name();
+    let dlq = app.settings.broker.dead_letter_name();
     wait_until("all dead letters", || async {
         app.queue_len(&dlq).await as usize == corpus.len()
     })
@@ -138,7 +138,7 @@ async fn dead_letters_can_be_listed_and_replayed_from_the_cli() {
         with_id("late-resend"),
     )
     .await;
-    let dlq = app.settings.dead_letter_name();
+    let dlq = app.settings.broker.dead_letter_name();
     wait_until("dead letter", || async { app.queue_len(&dlq).await == 1 }).await;
 
     let out = herald_ok(&app, &["dead-letters", "list"]);
@@ -182,7 +182,7 @@ async fn replay_takes_at_most_the_limit_and_each_message_once() {
         )
         .await;
     }
-    let dlq = app.settings.dead_letter_name();
+    let dlq = app.settings.broker.dead_letter_name();
     wait_until("three dead letters", || async {
         app.queue_len(&dlq).await == 3
     })
@@ -209,7 +209,7 @@ async fn a_dead_letter_outlives_the_events_own_expiration() {
     // waits for an operator however long that takes.
     let props = with_id("short-lived").with_expiration("60000".into());
     app.publish_raw("user.created", b"{not json", props).await;
-    let dlq = app.settings.dead_letter_name();
+    let dlq = app.settings.broker.dead_letter_name();
     wait_until("dead letter", || async { app.queue_len(&dlq).await == 1 }).await;
     let dead = app.take_dead_letters().await;
     assert_eq!(dead.len(), 1);

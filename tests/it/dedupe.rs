@@ -40,7 +40,10 @@ async fn the_same_event_twice_changes_nothing_the_second_time() {
         .unwrap();
     assert_eq!(hash_before, hash_after);
     assert_eq!(app.outbox().await.len(), 1, "one email, not four");
-    assert_eq!(app.queue_len(&app.settings.dead_letter_name()).await, 0);
+    assert_eq!(
+        app.queue_len(&app.settings.broker.dead_letter_name()).await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

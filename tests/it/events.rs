@@ -139,7 +139,7 @@ async fn invite_accepted_marks_it_and_a_later_resend_is_dead_lettered() {
 
     app.publish("invite.resent", json!({"id": "inv_a"})).await;
     crate::helpers::wait_until("dead letter", || async {
-        app.queue_len(&app.settings.dead_letter_name()).await == 1
+        app.queue_len(&app.settings.broker.dead_letter_name()).await == 1
     })
     .await;
     let dead = app.take_dead_letters().await;
@@ -292,7 +292,7 @@ async fn binary_mode_cloudevents_with_either_prefix() {
 
 /// Waits for one dead letter and returns its `x-herald-error`.
 async fn one_dead_letter(app: &TestApp) -> String {
-    let dlq = app.settings.dead_letter_name();
+    let dlq = app.settings.broker.dead_letter_name();
     crate::helpers::wait_until("a dead letter", || async { app.queue_len(&dlq).await >= 1 }).await;
     let dead = app.take_dead_letters().await;
     assert_eq!(dead.len(), 1, "exactly one dead letter");
@@ -418,7 +418,7 @@ async fn invite_deleted_revokes_its_token_and_an_unknown_id_is_only_forwarded() 
     app.wait_processed(3).await;
     assert_eq!(invite(&app, "inv_d").await.2, "revoked");
     assert_eq!(validate().await.status(), 404, "the token stopped working");
-    let dlq = app.settings.dead_letter_name();
+    let dlq = app.settings.broker.dead_letter_name();
     assert_eq!(
         app.queue_len(&dlq).await,
         0,

@@ -104,7 +104,7 @@ pub fn settings_for(db: &str, amqp: &str, smtp: &str, name: &str, key: &str) -> 
         "127.0.0.1:0",
     ])
     .expect("test settings parse");
-    cli.settings
+    cli.command.into_run_settings().expect("parsed `run`")
 }
 
 impl TestApp {
@@ -119,7 +119,9 @@ impl TestApp {
         let smtp = SmtpSink::start().await;
         let smtp_addr = smtp.addr.to_string();
         let settings = settings_for(&PG, &AMQP, &smtp_addr, &name, &key_b64);
-        herald::app::migrate(&settings).await.expect("migrate");
+        herald::app::migrate(&settings.database, &settings.broker, &settings.keys)
+            .await
+            .expect("migrate");
         let db_proxy = if opts.proxy_db {
             Some(Proxy::start(PG.parse().unwrap()).await)
         } else {
@@ -145,8 +147,8 @@ impl TestApp {
             .as_ref()
             .map_or(smtp_addr, |p| p.addr.to_string());
         let worker_settings = settings_for(&db_addr, &amqp_addr, &smtp_addr, &name, &key_b64);
-        let pool = PgPool::connect(&settings.database_url).await.unwrap();
-        let amqp = herald::intake::connect(&settings.amqp_url, "test")
+        let pool = PgPool::connect(&settings.database.url).await.unwrap();
+        let amqp = herald::intake::connect(&settings.broker.amqp_url, "test")
             .await
             .unwrap();
         let channel = amqp.create_channel().await.unwrap();
@@ -156,7 +158,7 @@ impl TestApp {
             .unwrap();
         let cancel = CancellationToken::new();
         let mut app = TestApp {
-            key: settings.secret_key().unwrap(),
+            key: settings.keys.secret_key().unwrap(),
             settings,
             worker_settings,
             pool,
@@ -261,7 +263,7 @@ impl TestApp {
     pub async fn publish_with_id(&self, event_type: &str, id: &str, data: Value) {
         herald::intake::publisher::publish_event(
             &self.channel,
-            &self.settings,
+            &self.settings.broker,
             event_type,
             id,
             data,
@@ -275,7 +277,7 @@ impl TestApp {
         let confirm = self
             .channel
             .basic_publish(
-                self.settings.exchange.as_str().into(),
+                self.settings.broker.exchange.as_str().into(),
                 routing_key.into(),
                 BasicPublishOptions::default(),
                 body,
@@ -318,7 +320,7 @@ impl TestApp {
     /// Takes every message from the dead-letter queue.
     pub async fn take_dead_letters(&self) -> Vec<lapin::message::Delivery> {
         let mut out = Vec::new();
-        let queue = self.settings.dead_letter_name();
+        let queue = self.settings.broker.dead_letter_name();
         while let Some(msg) = self
             .channel
             .basic_get(queue.as_str().into(), BasicGetOptions::default())
@@ -357,18 +359,18 @@ impl TestApp {
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let s = &self.worker_settings;
         vec![
-            ("DATABASE_URL", s.database_url.clone()),
-            ("AMQP_URL", s.amqp_url.clone()),
-            ("HERALD_EXCHANGE", s.exchange.clone()),
-            ("HERALD_QUEUE", s.queue.clone()),
+            ("DATABASE_URL", s.database.url.clone()),
+            ("AMQP_URL", s.broker.amqp_url.clone()),
+            ("HERALD_EXCHANGE", s.broker.exchange.clone()),
+            ("HERALD_QUEUE", s.broker.queue.clone()),
             ("HERALD_SECRET_KEY", self.key_b64.clone()),
             ("HERALD_LOG_FORMAT", "json".into()),
             ("SMTP_URL", s.smtp_url.clone()),
             (
                 "HERALD_TEMPLATES_DIR",
-                s.templates_dir.display().to_string(),
+                s.rendering.templates_dir.display().to_string(),
             ),
-            ("HERALD_LINK_BASE_URL", s.link_base_url.clone()),
+            ("HERALD_LINK_BASE_URL", s.rendering.link_base_url.clone()),
             ("HERALD_EMAIL_RETRY_SCHEDULE", "100ms,100ms,100ms".into()),
             ("HERALD_SMTP_TIMEOUT", "2s".into()),
             ("HERALD_HTTP_ADDR", "127.0.0.1:0".into()),
@@ -514,14 +516,15 @@ impl Drop for TestApp {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                if let Ok(conn) = herald::intake::connect(&settings.amqp_url, "test-cleanup").await
+                if let Ok(conn) =
+                    herald::intake::connect(&settings.broker.amqp_url, "test-cleanup").await
                     && let Ok(ch) = conn.create_channel().await
                 {
-                    let dead = settings.dead_letter_name();
-                    for queue in [settings.queue.as_str(), dead.as_str()] {
+                    let dead = settings.broker.dead_letter_name();
+                    for queue in [settings.broker.queue.as_str(), dead.as_str()] {
                         let _ = ch.queue_delete(queue.into(), Default::default()).await;
                     }
-                    for exchange in [settings.exchange.as_str(), dead.as_str()] {
+                    for exchange in [settings.broker.exchange.as_str(), dead.as_str()] {
                         let _ = ch
                             .exchange_delete(exchange.into(), Default::default())
                             .await;

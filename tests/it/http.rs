@@ -590,7 +590,7 @@ async fn attempts_and_webhook_metrics_follow_real_deliveries() {
         ..Default::default()
     })
     .await;
-    app.worker_settings.webhook_allow_private = true;
+    app.worker_settings.targets.webhook_allow_private = true;
     app.start_worker();
     let receiver = crate::receiver::Receiver::always(crate::receiver::Reply::Status(204)).await;
     let (s, created) = status_and_body(

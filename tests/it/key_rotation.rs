@@ -89,8 +89,8 @@ async fn a_new_key_with_the_old_one_as_previous_delivers_every_email() {
         .unwrap();
     assert_eq!((report.opened.clone(), report.unopened), (vec![0, 3], 0));
 
-    app.worker_settings.secret_key = Some(new.clone());
-    app.worker_settings.secret_key_previous = Some(old.clone());
+    app.worker_settings.keys.current = Some(new.clone());
+    app.worker_settings.keys.previous = Some(old.clone());
     app.start_worker();
     all_delivered_and_usable(&app).await;
 
@@ -118,9 +118,9 @@ async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
     let (right, wrong) = (app.key_b64.clone(), new_key());
     let receiver = Receiver::start(vec![]).await;
     let (_, secret) = app.register(&receiver.url(), &[]).await;
-    app.worker_settings.webhook_allow_private = true;
+    app.worker_settings.targets.webhook_allow_private = true;
 
-    app.worker_settings.secret_key = Some(wrong.clone());
+    app.worker_settings.keys.current = Some(wrong.clone());
     app.start_worker();
     app.publish("user.updated", json!({"id": "usr_1"})).await;
     wait_until("every email tried with the wrong key", || async {
@@ -174,7 +174,7 @@ async fn with_only_a_wrong_key_emails_wait_and_go_out_once_it_is_back() {
     );
     assert!(!text.contains(&right) && !text.contains(&wrong));
 
-    app.worker_settings.secret_key = Some(right);
+    app.worker_settings.keys.current = Some(right);
     app.start_worker();
     all_delivered_and_usable(&app).await;
     let delivered = receiver.wait_for(1).await;

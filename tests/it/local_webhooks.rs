@@ -58,7 +58,7 @@ async fn replay_pending_sends_a_waiting_delivery_now() {
     let mut app = app().await;
     // The first attempt fails; the next would come an hour later.
     app.worker_settings.webhook_retry_schedule = Schedule(vec![Duration::from_secs(3600)]);
-    app.worker_settings.webhook_allow_private = true;
+    app.worker_settings.targets.webhook_allow_private = true;
     let receiver = Receiver::start(vec![Reply::Status(503)]).await;
     let endpoint = app.register(&receiver.url(), &[]).await.0;
     app.start_worker();

@@ -33,7 +33,7 @@ async fn medusa_app() -> (TestApp, Receiver) {
         ..Default::default()
     })
     .await;
-    app.worker_settings.webhook_allow_private = true;
+    app.worker_settings.targets.webhook_allow_private = true;
     let hooks = Receiver::start(Vec::new()).await;
     let url = hooks.url();
     app.register(&url, &[]).await;
@@ -253,7 +253,7 @@ async fn v2_bare_events_are_forwarded_and_a_bare_invite_is_dead_lettered_with_wh
         (to.as_str(), token.as_str()),
         ("admin@store.test", V2_RESET_TOKEN)
     );
-    let dlq = app.settings.dead_letter_name();
+    let dlq = app.settings.broker.dead_letter_name();
     wait_until("two dead letters", || async {
         app.queue_len(&dlq).await == 2
     })

@@ -186,7 +186,7 @@ async fn a_property_based_run_finds_nothing() {
         ..Default::default()
     })
     .await;
-    app.worker_settings.webhook_allow_private = true;
+    app.worker_settings.targets.webhook_allow_private = true;
     app.start_worker();
     let doc = document(&app).await;
     assert_eq!(

@@ -60,7 +60,7 @@ async fn publish_of_a_type_herald_does_not_consume_lists_the_consumed_types() {
     }
     assert_eq!(err.trim().lines().count(), 1, "one line, got {err}");
     assert!(output.stdout.is_empty());
-    assert_eq!(app.queue_len(&app.settings.queue).await, 0);
+    assert_eq!(app.queue_len(&app.settings.broker.queue).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,4 +95,96 @@ async fn the_dead_lettering_line_carries_the_event_id() {
     let line: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(line["level"], "WARN");
     assert_eq!(line["span"]["event.id"], id, "{line}");
+}
+
+/// The settings (flags backed by an environment variable) a command's help lists.
+fn settings_listed(args: &[&str]) -> Vec<String> {
+    let out = herald_bin().args(args).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split("\n      --")
+        .skip(1)
+        .filter(|arg| arg.contains("[env: "))
+        .map(|arg| arg.split_whitespace().next().unwrap().to_owned())
+        .filter(|name| name != "log-format")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn each_command_lists_only_the_settings_it_uses() {
+    let broker = ["amqp-url", "exchange", "queue"];
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["publish"], &broker),
+        (&["dead-letters", "list"], &broker),
+        (&["dead-letters", "replay"], &broker),
+        (&["health"], &["http-addr"]),
+        (&["templates", "check"], &["link-base-url", "templates-dir"]),
+        (
+            &["templates", "render"],
+            &["invite-ttl", "link-base-url", "reset-ttl", "templates-dir"],
+        ),
+        (
+            &["webhooks", "add"],
+            &[
+                "database-url",
+                "secret-key",
+                "secret-key-previous",
+                "webhook-allow-private",
+            ],
+        ),
+        (
+            &["keys", "check"],
+            &["database-url", "secret-key", "secret-key-previous"],
+        ),
+        (
+            &["migrate"],
+            &[
+                "amqp-url",
+                "database-url",
+                "exchange",
+                "queue",
+                "secret-key",
+                "secret-key-previous",
+            ],
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(settings_listed(args), expected, "herald {args:?}");
+    }
+    // `run` takes every setting.
+    let run = settings_listed(&["run"]);
+    for name in ["smtp-url", "api-token", "email-concurrency", "database-url"] {
+        assert!(run.contains(&name.to_owned()), "run lacks {name}: {run:?}");
+    }
+}
+
+#[test]
+fn a_bad_setting_a_command_does_not_use_does_not_stop_it() {
+    let out = herald_bin()
+        .args(["templates", "render", "welcome", "--data"])
+        .arg(r#"{"email":"ada@example.com","first_name":"Ada"}"#)
+        .env("HERALD_SMTP_TIMEOUT", "soon")
+        .env("HERALD_EXCHANGE", "")
+        .env("HERALD_EMAIL_RATE_LIMIT", "many")
+        .env(
+            "HERALD_TEMPLATES_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/templates"),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Ada"));
+
+    // The same bad value stops the command that uses it, naming it.
+    let out = herald_bin()
+        .args(["run"])
+        .env("HERALD_SMTP_TIMEOUT", "soon")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("smtp-timeout"), "{}", stderr(&out));
 }

@@ -19,7 +19,7 @@ async fn resets_over_the_limit_change_nothing_and_are_still_forwarded() {
         max: 5,
         per: Duration::from_secs(3600),
     };
-    app.worker_settings.webhook_allow_private = true;
+    app.worker_settings.targets.webhook_allow_private = true;
     let receiver = Receiver::start(vec![]).await;
     app.register(&receiver.url(), &[]).await;
     app.start_worker();

@@ -48,7 +48,7 @@ async fn sigterm_mid_burst_acks_exactly_what_it_committed() {
     let committed = app.processed().await;
     assert!(committed < N, "stopped mid-burst ({committed} of {N})");
     // Acked = committed: what is left in the queue is exactly the rest.
-    let queue = app.settings.queue.clone();
+    let queue = app.settings.broker.queue.clone();
     wait_until("unacked deliveries requeued", || async {
         app.queue_len(&queue).await as i64 == N - committed
     })

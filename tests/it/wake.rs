@@ -16,7 +16,9 @@ async fn a_committed_email_wakes_the_dispatcher() {
     })
     .await;
     let s = app.worker_settings.clone();
-    let pool = herald::app::prepare_database(&s).await.unwrap();
+    let pool = herald::app::prepare_database(&s.database, &s.keys)
+        .await
+        .unwrap();
     let cancel = CancellationToken::new();
     let ctx = herald::events::Context {
         invite_ttl: chrono::Duration::days(1),

@@ -14,7 +14,7 @@ async fn app() -> TestApp {
         ..Default::default()
     })
     .await;
-    app.worker_settings.webhook_allow_private = true;
+    app.worker_settings.targets.webhook_allow_private = true;
     app
 }
 

@@ -26,7 +26,7 @@ async fn app_with(schedule_ms: &[u64], timeout: Duration) -> TestApp {
             .collect(),
     );
     s.webhook_timeout = timeout;
-    s.webhook_allow_private = true;
+    s.targets.webhook_allow_private = true;
     app
 }
 
@@ -500,7 +500,7 @@ async fn private_targets_are_refused_at_registration_and_at_send_time() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a public address"));
 
     // Registered while allowed, sent by a worker that is not.
-    app.worker_settings.webhook_allow_private = false;
+    app.worker_settings.targets.webhook_allow_private = false;
     let receiver = Receiver::start(vec![]).await;
     let by_name = format!("http://localhost:{}/hook", receiver.addr.port());
     let (name_id, _) = app.register(&by_name, &[]).await;

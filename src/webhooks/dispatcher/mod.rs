@@ -134,7 +134,7 @@ impl Dispatcher {
             // A proxy would resolve the name itself, out of the SSRF guard's reach.
             .no_proxy()
             .user_agent(concat!("Herald-Webhooks/", env!("CARGO_PKG_VERSION")));
-        if !settings.webhook_allow_private {
+        if !settings.targets.webhook_allow_private {
             client = client.dns_resolver(ssrf::GlobalOnly);
         }
         Ok(Self {
@@ -145,8 +145,8 @@ impl Dispatcher {
             lease: settings.webhook_timeout + LEASE_MARGIN,
             // One slow endpoint may hold at most a quarter of the slots.
             per_endpoint: i64::from(settings.webhook_per_endpoint()),
-            allow_private: settings.webhook_allow_private,
-            key: settings.secret_key()?,
+            allow_private: settings.targets.webhook_allow_private,
+            key: settings.keys.secret_key()?,
         })
     }
 

@@ -59,8 +59,10 @@ impl Stack {
     /// As [`Stack::start_worker`], with more settings.
     pub fn start_worker_with(&mut self, env: &[(&'static str, String)]) -> usize {
         let n = self.workers.len();
-        let log =
-            std::env::temp_dir().join(format!("herald-e2e-{}-{n}.log", self.app.settings.queue));
+        let log = std::env::temp_dir().join(format!(
+            "herald-e2e-{}-{n}.log",
+            self.app.settings.broker.queue
+        ));
         eprintln!("worker {n} logs to {}", log.display());
         let child = herald_bin()
             .arg("run")
@@ -131,7 +133,7 @@ impl Stack {
             async move {
                 publish_event(
                     &self.app.channel,
-                    &self.app.settings,
+                    &self.app.settings.broker,
                     kind,
                     &id,
                     data.clone(),

@@ -81,7 +81,7 @@ pub async fn settle(stack: &Stack, expected: &Expected, allowed: InFlight) -> Du
         expected.webhooks,
         "every webhook delivered, one row per event"
     );
-    let dead = app.settings.dead_letter_name();
+    let dead = app.settings.broker.dead_letter_name();
     assert_eq!(
         app.queue_len(&dead).await,
         expected.dead_letters,
@@ -93,7 +93,11 @@ pub async fn settle(stack: &Stack, expected: &Expected, allowed: InFlight) -> Du
         0,
         "no email failed"
     );
-    assert_eq!(app.queue_len(&app.settings.queue).await, 0, "queue drained");
+    assert_eq!(
+        app.queue_len(&app.settings.broker.queue).await,
+        0,
+        "queue drained"
+    );
 
     // Delivered at least once, and at most once more while in flight.
     let emails = message_ids(app).await;
