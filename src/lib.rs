@@ -31,6 +31,8 @@
 //! - `events`: the envelope, and one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
+//! - `console`: `/console`, the operator's pages (sign-in, overview, endpoints,
+//!   dead letters), server-rendered; mounted by `app` beside `http`.
 //! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
 //! - `relay`: events Herald publishes itself (`invite.accepted`), via leased `event_outbox` rows.
 //! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
@@ -43,6 +45,7 @@
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod domain;
 pub mod email;
 pub mod error;

@@ -23,6 +23,14 @@ impl ApiToken {
                 .map(|t| Sha256::digest(t.as_bytes()).into()),
         )
     }
+
+    /// Whether `given` is the token, in constant time; `None` while no
+    /// token is configured.
+    pub fn matches(&self, given: &str) -> Option<bool> {
+        let expected = self.0?;
+        let digest: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+        Some(bool::from(digest.ct_eq(&expected)))
+    }
 }
 
 pub async fn require_token(

@@ -2,14 +2,14 @@
 //! operators; `/v1` for the back end (tokens, invites, webhook endpoints),
 //! with an OpenAPI document generated from the handlers.
 
-mod auth;
+pub mod auth;
 pub mod error;
 mod health;
 mod invites;
 pub mod metrics;
 pub mod openapi;
 mod password_resets;
-mod throttle;
+pub mod throttle;
 mod webhook_endpoints;
 
 use crate::settings::Settings;

@@ -17,6 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use uuid::Uuid;
@@ -30,6 +31,9 @@ const HEADER_LEN: usize = 1 + KEY_ID_LEN;
 struct Key {
     id: [u8; KEY_ID_LEN],
     cipher: XChaCha20Poly1305,
+    /// HMAC-SHA256(key, "herald.subkey") : the root of [`SecretKey::subkey`],
+    /// so the sealing key itself is never used for anything else.
+    subkey_root: [u8; 32],
 }
 
 impl Key {
@@ -43,9 +47,12 @@ impl Key {
         let digest = Sha256::digest(&bytes);
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        let mut root = <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("any key length");
+        root.update(b"herald.subkey");
         Ok(Self {
             id,
             cipher: XChaCha20Poly1305::new_from_slice(&bytes).expect("32-byte key"),
+            subkey_root: root.finalize().into_bytes().into(),
         })
     }
 
@@ -133,6 +140,16 @@ impl SecretKey {
             self.previous.push(key);
         }
         Ok(self)
+    }
+
+    /// A key for one purpose (`purpose` names it, e.g. `console.session`),
+    /// derived from the current key: it opens nothing sealed, and knowing it
+    /// tells nothing about the key.
+    pub fn subkey(&self, purpose: &str) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.current.subkey_root).expect("any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Each configured key's id in hex, the current one first.
