@@ -52,6 +52,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod intake;
+pub mod ops;
 pub mod relay;
 pub mod retry;
 pub mod settings;

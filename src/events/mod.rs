@@ -110,6 +110,23 @@ impl Event {
     }
 }
 
+impl Envelope {
+    /// What the dedupe records of this event: for an invite event, the
+    /// invite's id too, so the delivery log finds a person's invite events.
+    pub fn processed(&self) -> store::ProcessedEvent<'_> {
+        let invite_id = match self.event_type.starts_with("invite.") {
+            true => self.data.get("id").and_then(Value::as_str),
+            false => None,
+        };
+        store::ProcessedEvent {
+            id: &self.id,
+            event_type: &self.event_type,
+            time: self.time,
+            invite_id,
+        }
+    }
+}
+
 /// Envelope facts a handler may need.
 pub struct Meta<'a> {
     pub envelope: &'a Envelope,
@@ -157,7 +174,7 @@ pub async fn apply(
     event: &Event,
 ) -> Result<Outcome, HandleError> {
     let envelope = meta.envelope;
-    if !store::record_event(conn, &envelope.id, &envelope.event_type).await? {
+    if !store::record_event(conn, envelope.processed()).await? {
         return Ok(Outcome::Duplicate);
     }
     event.apply(conn, meta, ctx).await?;

@@ -66,7 +66,7 @@ async fn apply_set(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> Result<Out
     let ids: Vec<_> = items
         .iter()
         .flatten()
-        .map(|(envelope, _)| (&envelope.id, envelope.event_type.as_str()))
+        .map(|(envelope, _)| envelope.processed())
         .collect();
     let mut new = store::record_events(&mut tx, &ids).await.map_err(refused)?;
     let subscribers = Subscribers::load(&mut tx).await.map_err(refused)?;

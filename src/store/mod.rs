@@ -2,6 +2,8 @@
 //! key that seals a token while its email waits to be sent.
 
 mod database;
+pub mod delivery_log;
+pub mod emails;
 pub mod held;
 pub mod key_check;
 mod outbox;
@@ -14,7 +16,7 @@ pub mod wake;
 
 pub use database::{ADMIN_POOL, prepare_database};
 pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email};
-pub use processed::{record_event, record_events};
+pub use processed::{ProcessedEvent, record_event, record_events};
 pub use recordable::recordable;
 pub use secret_key::{OpenError, Place, SecretKey};
 
