@@ -90,7 +90,6 @@ pub async fn run_with_listener(
         email_rate_limit: settings.email_rate_limit,
     };
     let key = ctx.key.clone();
-    let console_key = ctx.key.clone();
     let email_settings = EmailSettings::from_settings(&settings)?;
     let templates = load_templates(&settings)?;
     let mailer = Mailer::from_url(
@@ -126,12 +125,7 @@ pub async fn run_with_listener(
         pool.clone(),
         cancel.clone(),
     ));
-    let console = crate::console::ConsoleState::new(
-        http_pool.clone(),
-        &settings,
-        broker.clone(),
-        &console_key,
-    );
+    let console = crate::console::ConsoleState::new(http_pool.clone(), &settings, broker.clone())?;
     let state = crate::http::AppState::new(http_pool.clone(), &settings, broker);
     let router = crate::http::router(state, settings.api_token.as_deref())
         .merge(crate::console::router(console));

@@ -21,7 +21,6 @@ use crate::http::auth::ApiToken;
 use crate::http::throttle::Throttle;
 use crate::intake::BrokerStatus;
 use crate::settings::{Broker, Settings, TrustedProxies};
-use crate::store::SecretKey;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
@@ -47,25 +46,34 @@ struct Inner {
     throttle: Throttle,
     trusted_proxies: TrustedProxies,
     pages: render::Pages,
+    /// What a resend's handlers need.
+    resend: crate::events::Context,
 }
 
 impl ConsoleState {
+    /// Needs `HERALD_SECRET_KEY`, as `run` does: sessions are signed with a
+    /// key derived from it, and a resend seals its email's token with it.
     pub fn new(
         pool: PgPool,
         settings: &Settings,
         broker_status: BrokerStatus,
-        key: &SecretKey,
-    ) -> Self {
-        Self(Arc::new(Inner {
+    ) -> anyhow::Result<Self> {
+        let resend = crate::ops::resend::context(
+            &settings.lifetimes,
+            &settings.keys,
+            settings.email_rate_limit,
+        )?;
+        Ok(Self(Arc::new(Inner {
             pool,
             broker_status,
             broker: settings.broker.clone(),
             token: ApiToken::new(settings.api_token.as_deref()),
-            sessions: Sessions::new(key.subkey("console.session")),
+            sessions: Sessions::new(resend.key.subkey("console.session")),
             throttle: Throttle::new(20, Duration::from_secs(60)),
             trusted_proxies: settings.trusted_proxies.clone(),
             pages: render::Pages::new(),
-        }))
+            resend,
+        })))
     }
 
     /// The CSRF token of a session, for its forms.
@@ -125,6 +133,10 @@ pub fn router(state: ConsoleState) -> Router {
             "/console/endpoints/{id}/{action}",
             post(pages::endpoints::act),
         )
+        .route("/console/emails", get(pages::emails::show))
+        .route("/console/emails/{id}/resend", post(pages::event::resend))
+        .route("/console/search", get(pages::search::show))
+        .route("/console/events/{id}", get(pages::event::show))
         .route("/console/dead-letters", get(pages::dead_letters::show))
         .route(
             "/console/dead-letters/replay",

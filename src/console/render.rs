@@ -14,6 +14,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("overview", include_str!("templates/overview.hbs")),
     ("endpoints", include_str!("templates/endpoints.hbs")),
     ("dead_letters", include_str!("templates/dead_letters.hbs")),
+    ("email_table", include_str!("templates/email_table.hbs")),
+    ("emails", include_str!("templates/emails.hbs")),
+    ("search", include_str!("templates/search.hbs")),
+    ("event", include_str!("templates/event.hbs")),
 ];
 
 pub struct Pages(Handlebars<'static>);
