@@ -34,8 +34,14 @@ mod tests {
     #[test]
     fn a_token_fits_only_its_session() {
         let key = [3; 32];
-        let a = Session { id: [1; 16], expires: 0 };
-        let b = Session { id: [2; 16], expires: 0 };
+        let a = Session {
+            id: [1; 16],
+            expires: 0,
+        };
+        let b = Session {
+            id: [2; 16],
+            expires: 0,
+        };
         assert!(check(&key, &a, &token(&key, &a)));
         assert!(!check(&key, &b, &token(&key, &a)));
         assert!(!check(&key, &a, ""));

@@ -99,10 +99,7 @@ pub struct SignedIn(pub Session);
 impl FromRequestParts<ConsoleState> for SignedIn {
     type Rejection = Failure;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ConsoleState,
-    ) -> Result<Self, Failure> {
+    async fn from_request_parts(parts: &mut Parts, state: &ConsoleState) -> Result<Self, Failure> {
         session::from_headers(&parts.headers)
             .and_then(|value| state.0.sessions.open(value))
             .map(SignedIn)

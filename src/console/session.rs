@@ -51,7 +51,11 @@ impl Sessions {
             expires: now() + LIFETIME.as_secs() as i64,
         };
         let payload = [id.as_slice(), &session.expires.to_be_bytes()].concat();
-        let value = format!("{}.{}", B64.encode(&payload), B64.encode(self.mac(&payload)));
+        let value = format!(
+            "{}.{}",
+            B64.encode(&payload),
+            B64.encode(self.mac(&payload))
+        );
         (session, value)
     }
 
@@ -140,7 +144,10 @@ mod tests {
         let (payload, mac) = value.split_once('.').unwrap();
         let mut bytes = B64.decode(payload).unwrap();
         bytes[ID_LEN + 7] ^= 1;
-        assert_eq!(sessions.open(&format!("{}.{mac}", B64.encode(&bytes))), None);
+        assert_eq!(
+            sessions.open(&format!("{}.{mac}", B64.encode(&bytes))),
+            None
+        );
         sessions.revoke(&session);
         assert_eq!(sessions.open(&value), None, "signed out");
     }

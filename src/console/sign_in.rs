@@ -15,7 +15,11 @@ pub async fn form(State(state): State<ConsoleState>) -> Result<Response, Failure
     page(&state, StatusCode::OK, None)
 }
 
-fn page(state: &ConsoleState, status: StatusCode, error: Option<&str>) -> Result<Response, Failure> {
+fn page(
+    state: &ConsoleState,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Result<Response, Failure> {
     let disabled = state.0.token.matches("").is_none();
     let html = state.render(
         "sign_in",
@@ -89,14 +93,23 @@ pub async fn sign_out(
     state.check_csrf(&session, &form.csrf)?;
     state.0.sessions.revoke(&session);
     let cookie = session::set_cookie(None, over_tls(&state, peer, &headers));
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/console/sign-in")).into_response())
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/console/sign-in"),
+    )
+        .into_response())
 }
 
 /// Herald serves plain HTTP; TLS ends at a proxy. The cookie is `Secure`
 /// when a trusted proxy says the browser came over HTTPS.
 fn over_tls(state: &ConsoleState, peer: SocketAddr, headers: &HeaderMap) -> bool {
     let peer = peer.ip().to_canonical();
-    state.0.trusted_proxies.0.iter().any(|net| net.contains(&peer))
+    state
+        .0
+        .trusted_proxies
+        .0
+        .iter()
+        .any(|net| net.contains(&peer))
         && headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())

@@ -146,8 +146,8 @@ impl SecretKey {
     /// derived from the current key: it opens nothing sealed, and knowing it
     /// tells nothing about the key.
     pub fn subkey(&self, purpose: &str) -> [u8; 32] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.current.subkey_root).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.current.subkey_root)
+            .expect("any key length");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
     }

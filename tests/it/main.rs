@@ -7,6 +7,8 @@ mod receiver;
 mod smtp_sink;
 
 mod batching;
+mod console;
+mod console_pages;
 mod dead_letters;
 mod dedupe;
 mod email;

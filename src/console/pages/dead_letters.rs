@@ -84,7 +84,11 @@ pub async fn show(
     };
     let (waiting, letters, error) = match read.await {
         Ok((waiting, listed)) => (waiting, listed.iter().map(letter).collect(), None),
-        Err(e) => (0, Vec::new(), Some(format!("cannot read the dead letters: {e:#}"))),
+        Err(e) => (
+            0,
+            Vec::new(),
+            Some(format!("cannot read the dead letters: {e:#}")),
+        ),
     };
     state.render(
         "dead_letters",

@@ -42,7 +42,15 @@ struct AttemptView {
     class: &'static str,
 }
 
-type AttemptRow = (DateTime<Utc>, String, i32, String, Option<i32>, i32, Option<String>);
+type AttemptRow = (
+    DateTime<Utc>,
+    String,
+    i32,
+    String,
+    Option<i32>,
+    i32,
+    Option<String>,
+);
 
 pub async fn show(
     State(state): State<ConsoleState>,
@@ -103,9 +111,7 @@ pub async fn show(
     )
 }
 
-fn attempt(
-    (at, event_type, attempt, outcome, code, latency_ms, error): AttemptRow,
-) -> AttemptView {
+fn attempt((at, event_type, attempt, outcome, code, latency_ms, error): AttemptRow) -> AttemptView {
     AttemptView {
         at: when(at),
         event_type,
@@ -145,5 +151,7 @@ pub async fn act(
         e => Failure::internal(e),
     })?;
     tracing::info!(endpoint = %id, action, "console action");
-    Ok(Redirect::to(&format!("/console/endpoints?done={done}#endpoint-{id}")))
+    Ok(Redirect::to(&format!(
+        "/console/endpoints?done={done}#endpoint-{id}"
+    )))
 }

@@ -128,7 +128,9 @@ pub async fn resend(
     Form(form): Form<CsrfForm>,
 ) -> Result<Redirect, Failure> {
     state.check_csrf(&session, &form.csrf)?;
-    let id: Uuid = id.parse().map_err(|_| Failure::not_found("no such email"))?;
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| Failure::not_found("no such email"))?;
     let email = resend::resend(&state.0.pool, &state.0.resend, id)
         .await
         .map_err(|e| match e {
@@ -137,6 +139,10 @@ pub async fn resend(
             e => Failure::internal(e),
         })?;
     tracing::info!(email = %id, new = %email.id, "console resend");
-    let q = percent_encoding::utf8_percent_encode(&email.recipient, percent_encoding::NON_ALPHANUMERIC);
-    Ok(Redirect::to(&format!("/console/search?q={q}&done=resent#email-{}", email.id)))
+    let q =
+        percent_encoding::utf8_percent_encode(&email.recipient, percent_encoding::NON_ALPHANUMERIC);
+    Ok(Redirect::to(&format!(
+        "/console/search?q={q}&done=resent#email-{}",
+        email.id
+    )))
 }

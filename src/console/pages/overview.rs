@@ -111,11 +111,7 @@ async fn services(state: &ConsoleState, pool: &PgPool) -> Result<Vec<Service>, F
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer within 2 s".to_owned()),
     };
-    let rabbitmq = state
-        .0
-        .broker_status
-        .get()
-        .map(|()| "consuming".to_owned());
+    let rabbitmq = state.0.broker_status.get().map(|()| "consuming".to_owned());
     let mut services = vec![
         Service::new("PostgreSQL", postgres),
         Service::new("RabbitMQ", rabbitmq),
@@ -135,7 +131,11 @@ async fn services(state: &ConsoleState, pool: &PgPool) -> Result<Vec<Service>, F
         };
         let mut service = Service::new(format!("Endpoint {url}"), state);
         if enabled {
-            service.state = if service.class == "ok" { "ok" } else { "failing" };
+            service.state = if service.class == "ok" {
+                "ok"
+            } else {
+                "failing"
+            };
         } else {
             service.state = "disabled";
         }
@@ -146,13 +146,17 @@ async fn services(state: &ConsoleState, pool: &PgPool) -> Result<Vec<Service>, F
 
 /// The SMTP relay as the last email attempt found it.
 async fn smtp(pool: &PgPool) -> Result<Service, Failure> {
-    let last: Option<(String, Option<i32>, Option<String>, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as(
-            "SELECT outcome, smtp_code, detail, attempted_at FROM email_attempts
+    let last: Option<(
+        String,
+        Option<i32>,
+        Option<String>,
+        chrono::DateTime<chrono::Utc>,
+    )> = sqlx::query_as(
+        "SELECT outcome, smtp_code, detail, attempted_at FROM email_attempts
              ORDER BY attempted_at DESC, id DESC LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await?;
+    )
+    .fetch_optional(pool)
+    .await?;
     let state = match last {
         None => Ok("no email attempted yet".to_owned()),
         Some((outcome, code, detail, at)) => {
@@ -162,7 +166,11 @@ async fn smtp(pool: &PgPool) -> Result<Service, Failure> {
                 when(at),
                 detail.unwrap_or_default()
             );
-            if outcome == "transient" { Err(text) } else { Ok(text) }
+            if outcome == "transient" {
+                Err(text)
+            } else {
+                Ok(text)
+            }
         }
     };
     Ok(Service::new("SMTP relay", state))
