@@ -8,6 +8,7 @@ mod smtp_sink;
 
 mod batching;
 mod console;
+mod console_browser;
 mod console_pages;
 mod dead_letters;
 mod dedupe;
