@@ -6,6 +6,7 @@ pub mod endpoints;
 pub mod event;
 pub mod overview;
 pub mod search;
+pub mod services;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
