@@ -125,6 +125,8 @@ async fn resend_replay_and_dead_letter_replay_act_through_the_forms() {
         to.starts_with("/console/search?q=ada%40example%2Ecom"),
         "{to}"
     );
+    // The resend is an event of its own (`resend-…`), recorded at once.
+    app.wait_processed(3).await;
     app.wait_emails_final().await;
     let after = console.page(&to).await;
     assert!(after.contains("Email queued again."));
@@ -159,7 +161,7 @@ async fn resend_replay_and_dead_letter_replay_act_through_the_forms() {
         json!({"id": "inv_late", "email": "late@example.com"}),
     )
     .await;
-    app.wait_processed(3).await;
+    app.wait_processed(4).await;
     let r = console
         .post(
             "/console/dead-letters/replay",
@@ -171,7 +173,7 @@ async fn resend_replay_and_dead_letter_replay_act_through_the_forms() {
         r.headers()[LOCATION],
         "/console/dead-letters?done=dead-letter-replayed"
     );
-    app.wait_processed(4).await;
+    app.wait_processed(5).await;
     let dead = app.settings.broker.dead_letter_name();
     wait_until("no dead letter", || async {
         app.queue_len(&dead).await == 0
