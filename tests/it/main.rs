@@ -9,6 +9,7 @@ mod smtp_sink;
 mod batching;
 mod dead_letters;
 mod dedupe;
+mod delivery_log;
 mod email;
 mod end_to_end;
 mod events;
