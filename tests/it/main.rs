@@ -11,6 +11,7 @@ mod dead_letters;
 mod dedupe;
 mod delivery_log;
 mod email;
+mod emails_api;
 mod end_to_end;
 mod events;
 mod file_mail;
