@@ -31,7 +31,10 @@
 //! - `events`: the envelope, and one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
-//! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
+//! - `http`: health, readiness, metrics, and `/v1` (tokens, invites, webhook endpoints, the
+//!   delivery log, emails and their resend) with its OpenAPI document.
+//! - `ops`: operators' tools: the resend of an email (through its kind's event handler) and
+//!   the `herald emails` / `herald events` commands; reads in `store::{emails, delivery_log}`.
 //! - `relay`: events Herald publishes itself (`invite.accepted`), via leased `event_outbox` rows.
 //! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
 //!   endpoint secrets (and `keys check`), the dispatch `runner` every outbox shares, the

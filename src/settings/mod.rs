@@ -6,8 +6,8 @@ mod parse;
 
 use clap::{Args, ValueEnum};
 pub use groups::{Broker, Database, Keys, Lifetimes, Listen, Rendering, Targets};
-use parse::{rate_limit, schedule, trusted_proxies, ttl};
 pub use parse::rate_limit as parse_rate_limit;
+use parse::{rate_limit, schedule, trusted_proxies, ttl};
 use std::time::Duration;
 
 /// Everything `herald run` uses: the groups every command shares, then the

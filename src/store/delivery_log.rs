@@ -71,11 +71,12 @@ pub struct DeliveryLog {
 
 /// Everything the event caused; `None` when Herald never processed it.
 pub async fn for_event(pool: &PgPool, id: &str) -> sqlx::Result<Option<DeliveryLog>> {
-    let event: Option<Event> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_EVENT} WHERE p.event_id = $1")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let event: Option<Event> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_EVENT} WHERE p.event_id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     let Some(event) = event else {
         return Ok(None);
     };

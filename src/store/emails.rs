@@ -100,10 +100,11 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> sqlx::Result<(Vec<Email>, i
 
 /// One email with its attempts.
 pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<EmailWithAttempts>> {
-    let email: Option<Email> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
+    let email: Option<Email> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
     let Some(email) = email else {
         return Ok(None);
     };
@@ -123,7 +124,10 @@ pub async fn for_event(pool: &PgPool, event_id: &str) -> sqlx::Result<Vec<EmailW
 
 /// The email an event caused, inside a transaction (a resend reads back the
 /// email it queued).
-pub async fn first_of_event(conn: &mut PgConnection, event_id: &str) -> sqlx::Result<Option<Email>> {
+pub async fn first_of_event(
+    conn: &mut PgConnection,
+    event_id: &str,
+) -> sqlx::Result<Option<Email>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE event_id = $1 ORDER BY created_at, id LIMIT 1"
     )))

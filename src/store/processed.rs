@@ -41,7 +41,10 @@ pub async fn record_events(
 }
 
 /// One event's id; `false` when it was already recorded.
-pub async fn record_event(conn: &mut PgConnection, event: ProcessedEvent<'_>) -> sqlx::Result<bool> {
+pub async fn record_event(
+    conn: &mut PgConnection,
+    event: ProcessedEvent<'_>,
+) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO processed_events (event_id, event_type, event_time, invite_id)
          VALUES ($1, $2, $3, $4)

@@ -60,10 +60,14 @@ async fn resending_a_failed_invite_sends_a_new_link_and_the_old_token_is_refused
     let shown = json_of(&app, &format!("/v1/emails/{id}")).await;
     assert_eq!(shown["attempts"][0]["smtp_code"], 550);
     assert_eq!(shown["attempts"][0]["outcome"], "permanent");
-    let valid = app.post("/v1/invites/validate", json!({ "token": old })).await;
+    let valid = app
+        .post("/v1/invites/validate", json!({ "token": old }))
+        .await;
     assert_eq!(valid.status(), 200, "the old link worked before the resend");
 
-    let response = app.post(&format!("/v1/emails/{id}/resend"), json!(null)).await;
+    let response = app
+        .post(&format!("/v1/emails/{id}/resend"), json!(null))
+        .await;
     assert_eq!(response.status(), 202);
     let text = response.text().await.unwrap();
     let resent: Value = serde_json::from_str(&text).unwrap();
@@ -71,18 +75,31 @@ async fn resending_a_failed_invite_sends_a_new_link_and_the_old_token_is_refused
     assert_ne!(new_id, id);
     assert_eq!(resent["email"]["template"], "invite");
     assert_eq!(resent["email"]["recipient"], "ada@example.com");
-    assert!(resent["email"]["event_id"].as_str().unwrap().starts_with("resend-"));
+    assert!(
+        resent["email"]["event_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("resend-")
+    );
 
     let (to, new) = app.next_token().await;
     assert_eq!(to, "ada@example.com");
     assert_ne!(new, old);
     assert!(!text.contains(&new), "the answer holds no token");
     wait_status(&app, &new_id, "sent").await;
-    let refused = app.post("/v1/invites/validate", json!({ "token": old })).await;
+    let refused = app
+        .post("/v1/invites/validate", json!({ "token": old }))
+        .await;
     assert_eq!(refused.status(), 404, "the old link stops working");
-    let valid = app.post("/v1/invites/validate", json!({ "token": new })).await;
+    let valid = app
+        .post("/v1/invites/validate", json!({ "token": new }))
+        .await;
     assert_eq!(valid.status(), 200);
-    assert_eq!(status_of(&app, &id).await, "failed", "the original stays as it ended");
+    assert_eq!(
+        status_of(&app, &id).await,
+        "failed",
+        "the original stays as it ended"
+    );
 
     // The resend is an event of its own in the log, found by address.
     let events = json_of(&app, "/v1/events?email=ada@example.com").await;
@@ -116,12 +133,16 @@ async fn resending_an_accepted_invite_answers_409() {
     )
     .await;
     let (_, token) = app.next_token().await;
-    let accepted = app.post("/v1/invites/accept", json!({ "token": token })).await;
+    let accepted = app
+        .post("/v1/invites/accept", json!({ "token": token }))
+        .await;
     assert_eq!(accepted.status(), 200);
     let list = json_of(&app, "/v1/emails?template=invite").await;
     let id = list["emails"][0]["id"].as_str().unwrap().to_owned();
 
-    let response = app.post(&format!("/v1/emails/{id}/resend"), json!(null)).await;
+    let response = app
+        .post(&format!("/v1/emails/{id}/resend"), json!(null))
+        .await;
     assert_eq!(response.status(), 409);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "cannot_resend");
@@ -151,7 +172,9 @@ async fn resending_a_reset_mints_a_fresh_token_and_the_older_one_stops_working()
     let (_, old) = app.next_token().await;
     let list = json_of(&app, "/v1/emails?recipient=cy@example.com").await;
     let id = list["emails"][0]["id"].as_str().unwrap().to_owned();
-    let response = app.post(&format!("/v1/emails/{id}/resend"), json!(null)).await;
+    let response = app
+        .post(&format!("/v1/emails/{id}/resend"), json!(null))
+        .await;
     assert_eq!(response.status(), 202);
     let (_, new) = app.next_token().await;
     assert_ne!(new, old);
