@@ -8,11 +8,13 @@
 //! ```text
 //! AMQP delivery ─► events::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
 //!                                           │
-//!       intake::batch, one transaction a window: store::record_events (the window's
-//!       ids in one statement) → events::Event::apply (the kind's handler: invites,
-//!       reset tokens, outbox rows) → webhooks::fan_out (delivery rows) → one NOTIFY
-//!       → commit → ack (an event refused: the window again with a savepoint an event,
-//!       so that one alone rolls back and is dead-lettered)
+//!       intake::window, one transaction a window, a fixed number of statements:
+//!       store::record_events (the ids) → events::apply_run (invites, then emails,
+//!       one statement each) → webhooks::fan_out_all (delivery rows) → one NOTIFY
+//!       → commit → ack. Kinds that are not plain inserts (resends, resets,
+//!       acceptance, deletion) apply alone between runs, in order.
+//!       intake::batch: an event refused, the window again with a savepoint an
+//!       event, so that one alone rolls back and is dead-lettered.
 //!
 //! email_outbox       ─► email::EmailDispatcher (claim with lease, render, SMTP, record)
 //! webhook_deliveries ─► webhooks::dispatcher   (claim with lease, sign, POST, record)

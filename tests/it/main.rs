@@ -2,6 +2,7 @@
 
 mod helpers;
 mod logged_worker;
+mod pg_wire;
 mod proxy;
 mod receiver;
 mod smtp_sink;
@@ -30,6 +31,7 @@ mod secrets;
 mod settings;
 mod shutdown;
 mod smtp_session;
+mod statements;
 mod templates_render;
 mod throttle;
 mod wake;
