@@ -9,6 +9,7 @@ mod invite_deleted;
 mod invite_email;
 mod invite_resent;
 mod password_reset;
+mod set;
 mod user_created;
 mod user_deleted;
 
@@ -25,6 +26,7 @@ pub use invite_created::InviteCreated;
 pub use invite_deleted::InviteDeleted;
 pub use invite_resent::InviteResent;
 pub use password_reset::PasswordReset;
+pub use set::{Forward, apply_run};
 pub use user_created::UserCreated;
 pub use user_deleted::{UserDeleted, UserRef};
 

@@ -37,9 +37,10 @@ pub enum EmailsCommand {
         /// invite, password_reset or welcome.
         #[arg(long)]
         template: Option<String>,
-        #[arg(long, default_value_t = 20)]
+        /// 1 to 100.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=100))]
         limit: i64,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
         offset: i64,
     },
     /// Print one email with every attempt (time, outcome, SMTP code and reply).
@@ -70,9 +71,10 @@ pub enum EventsCommand {
         /// Only this event type.
         #[arg(long = "type")]
         event_type: Option<String>,
-        #[arg(long, default_value_t = 20)]
+        /// 1 to 100.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=100))]
         limit: i64,
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
         offset: i64,
     },
 }

@@ -15,7 +15,9 @@ pub mod secret_key;
 pub mod wake;
 
 pub use database::{ADMIN_POOL, prepare_database};
-pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email};
+pub use outbox::{
+    EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email, insert_emails,
+};
 pub use processed::{ProcessedEvent, record_event, record_events};
 pub use recordable::recordable;
 pub use secret_key::{OpenError, Place, SecretKey};

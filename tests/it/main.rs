@@ -2,6 +2,7 @@
 
 mod helpers;
 mod logged_worker;
+mod pg_wire;
 mod proxy;
 mod receiver;
 mod smtp_sink;
@@ -12,7 +13,9 @@ mod console_browser;
 mod console_pages;
 mod dead_letters;
 mod dedupe;
+mod delivery_log;
 mod email;
+mod emails_api;
 mod end_to_end;
 mod events;
 mod file_mail;
@@ -31,6 +34,7 @@ mod secrets;
 mod settings;
 mod shutdown;
 mod smtp_session;
+mod statements;
 mod templates_render;
 mod throttle;
 mod wake;
