@@ -22,7 +22,7 @@
 //!                        all three on store::runner; records batched by store::recorder
 //! ```
 //!
-//! Modules depend downwards only: `commands` → `app` → `intake` → `events`,
+//! Modules depend downwards only: `commands` → `app` → `console` → `http`, `ops` → `intake` → `events`,
 //! `webhooks`, `email` → `store`, `domain`; nothing calls back up.
 //!
 //! - `cli`, `commands`: the `herald` command line and what each command does.

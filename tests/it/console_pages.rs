@@ -184,3 +184,34 @@ async fn resend_replay_and_dead_letter_replay_act_through_the_forms() {
         .await;
     assert!(page.contains("Dead letter replayed."), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_invite_is_not_resent() {
+    let app = spawn(|_| {}).await;
+    let console = Console::sign_in(&app).await;
+    let event = app
+        .publish(
+            "invite.created",
+            json!({"id": "inv_done", "email": "done@example.com"}),
+        )
+        .await;
+    let (_, token) = app.next_token().await;
+    let accepted = app
+        .post("/v1/invites/accept", json!({"token": token}))
+        .await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let log = console.page(&format!("/console/events/{event}")).await;
+    assert!(!log.contains(&token), "the invite's token is never shown");
+    let at = log.find("/console/emails/").unwrap();
+    let resend = &log[at..at + log[at..].find('"').unwrap()];
+    let r = console
+        .post(resend, &[("csrf", &console.csrf().await)])
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("accepted"));
+    assert_eq!(
+        app.count("SELECT count(*) FROM email_outbox").await,
+        1,
+        "nothing queued"
+    );
+}
