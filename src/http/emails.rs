@@ -142,7 +142,7 @@ impl From<ResendError> for ApiError {
 #[utoipa::path(post, path = "/v1/emails/{id}/resend", params(("id" = Uuid, Path)), tag = "emails",
     responses((status = 202, body = EmailBody, description = "the new email, queued: an invite's token rotates (the old link stops working), a reset gets a fresh token (older ones stop working), a welcome email is queued again"),
               (status = 404, description = "unknown email"),
-              (status = 409, description = "cannot be sent again: its invite was accepted or revoked")))]
+              (status = 409, description = "cannot be sent again: its invite was accepted or revoked, or it is still pending")))]
 pub async fn resend(
     State(state): State<AppState>,
     Path(id): Path<String>,

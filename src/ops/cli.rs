@@ -40,15 +40,22 @@ pub enum EmailsCommand {
         /// 1 to 100.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=100))]
         limit: i64,
+        /// How many to skip (for the next page).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
         offset: i64,
     },
     /// Print one email with every attempt (time, outcome, SMTP code and reply).
-    Show { id: Uuid },
+    Show {
+        /// The email's id (see `emails list`).
+        id: Uuid,
+    },
     /// Send an email again: an invite gets a new token (the old link stops
     /// working), a reset a fresh token (older ones stop working), a welcome
     /// email is queued again. Prints the new email.
-    Resend { id: Uuid },
+    Resend {
+        /// The email's id (see `emails list`).
+        id: Uuid,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -62,7 +69,10 @@ pub struct EventsArgs {
 #[derive(Subcommand, Debug)]
 pub enum EventsCommand {
     /// Everything one event caused: its emails and webhook deliveries, with every attempt.
-    Show { id: String },
+    Show {
+        /// The event's id (see `events list`).
+        id: String,
+    },
     /// Print processed events, newest first, one JSON object per line.
     List {
         /// A person's address: events that emailed it or concern an invite to it.
@@ -74,6 +84,7 @@ pub enum EventsCommand {
         /// 1 to 100.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=100))]
         limit: i64,
+        /// How many to skip (for the next page).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
         offset: i64,
     },

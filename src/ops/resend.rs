@@ -9,7 +9,8 @@
 //!   invalidated; the per-recipient limit applies, as for any reset);
 //! - a welcome email: `user.created` (queued again).
 //!
-//! Nothing is forwarded by webhook: no event arrived.
+//! An email still pending is not resent: the new token would kill its link
+//! before it goes out. Nothing is forwarded by webhook: no event arrived.
 
 use crate::domain::EventId;
 use crate::error::HandleError;
@@ -38,6 +39,12 @@ pub async fn resend(pool: &PgPool, ctx: &Context, id: Uuid) -> Result<Email, Res
     let original = emails::original(&mut tx, id)
         .await?
         .ok_or(ResendError::NotFound(id))?;
+    if original.status == "pending" {
+        // Its link would die with the resend's new token before it is sent.
+        return Err(ResendError::Refused(format!(
+            "email {id} is still pending (being sent or retried); resend it once it has ended"
+        )));
+    }
     let (event_type, data) = match original.template.as_str() {
         "invite" => ("invite.resent", invite_data(&mut tx, &original).await?),
         "password_reset" => ("user.password_reset", reset_data(&original)),

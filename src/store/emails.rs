@@ -139,6 +139,7 @@ pub async fn first_of_event(
 /// What a resend needs of the email it repeats: never its token.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Original {
+    pub status: String,
     pub template: String,
     pub recipient: String,
     pub locale: Option<String>,
@@ -146,10 +147,12 @@ pub struct Original {
 }
 
 pub async fn original(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Original>> {
-    sqlx::query_as("SELECT template, recipient, locale, data FROM email_outbox WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(
+        "SELECT status, template, recipient, locale, data FROM email_outbox WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 async fn with_attempts(pool: &PgPool, emails: Vec<Email>) -> sqlx::Result<Vec<EmailWithAttempts>> {

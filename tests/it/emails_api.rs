@@ -162,6 +162,33 @@ async fn resending_an_accepted_invite_answers_409() {
         .await;
     assert_eq!(unknown.status(), 404);
     assert_eq!(app.get("/v1/emails/not-a-uuid").await.status(), 404);
+
+    // An email still pending is not resent: the new token would kill its link.
+    // (The server keeps it waiting: every DATA goes unanswered until the timeout.)
+    app.smtp.script(&[Reply::Hang; 4]);
+    app.publish("user.password_reset", json!({"email": "bo@example.com"}))
+        .await;
+    let pending = wait_pending(&app).await;
+    let response = app
+        .post(&format!("/v1/emails/{pending}/resend"), json!(null))
+        .await;
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pending")
+    );
+}
+
+async fn wait_pending(app: &TestApp) -> String {
+    wait_until("a pending email", || async {
+        json_of(app, "/v1/emails?status=pending").await["count"] == 1
+    })
+    .await;
+    let page = json_of(app, "/v1/emails?status=pending").await;
+    page["emails"][0]["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
