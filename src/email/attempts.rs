@@ -18,10 +18,11 @@ pub struct Claimed {
     pub retries_used: i32,
     pub counted_at: Option<chrono::DateTime<chrono::Utc>>,
     pub event_time: chrono::DateTime<chrono::Utc>,
+    /// Why the email must not go out any more (its reset token expired, its
+    /// invite expired or is no longer pending), read with the claim.
+    pub expired: Option<String>,
 }
 
-/// Leases up to `limit` due rows in one short statement. A row whose lease
-/// lapsed (its worker died mid-send) is due again.
 /// Leases up to `limit` due rows, never one in `held` (rows this worker is
 /// still sending or recording, whose lease may have lapsed meanwhile).
 pub async fn claim(
@@ -39,7 +40,17 @@ pub async fn claim(
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
          WHERE o.id = due.id
          RETURNING o.id, o.template, o.recipient, o.locale, o.data, o.token_sealed, o.attempts,
-                   o.retries_used, o.counted_at, o.event_time",
+                   o.retries_used, o.counted_at, o.event_time,
+                   CASE o.template
+                     WHEN 'password_reset' THEN
+                       CASE WHEN (o.data->>'expires_at')::timestamptz <= now()
+                            THEN 'the reset token expired at ' || (o.data->>'expires_at') END
+                     WHEN 'invite' THEN
+                       (SELECT CASE WHEN i.status <> 'pending' THEN 'the invite was ' || i.status
+                                    WHEN i.expires_at <= now()
+                                    THEN 'the invite expired at ' || i.expires_at END
+                        FROM invites i WHERE i.id = o.data->>'invite_id')
+                   END AS expired",
     )
     .bind(limit)
     .bind(crate::store::pg_interval(lease))
@@ -50,7 +61,7 @@ pub async fn claim(
 
 /// Where a row goes after an attempt.
 pub enum Next {
-    /// Sent, failed or dropped: final. The sealed token is erased.
+    /// Sent, failed, dropped or expired: final. The sealed token is erased.
     Finish { status: &'static str },
     /// Try again after `delay`; `used_retry` moves along the schedule.
     Retry { delay: Duration, used_retry: bool },

@@ -12,6 +12,7 @@ mod dedupe;
 mod email;
 mod end_to_end;
 mod events;
+mod expiry;
 mod file_mail;
 mod health_command;
 mod http;
