@@ -1,5 +1,6 @@
 //! Claiming due outbox rows and recording how each attempt ended.
 
+use crate::store::announce::{EmailOutcome, announce};
 use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;
@@ -74,6 +75,9 @@ pub struct Attempt {
     pub detail: String,
 }
 
+/// A row the record moved on: pending still, or ended.
+type Moved = EmailOutcome;
+
 /// One attempt to record: the row, the attempt number its claim gave it,
 /// how the attempt went and where the row goes next.
 pub struct Record {
@@ -89,6 +93,8 @@ pub struct Record {
 /// since (its lease lapsed), finished, or that is gone keeps what it has: a
 /// late worker never overwrites another worker's result. The attempt itself
 /// is kept while its row exists.
+/// Every row that ends announces it (`email.sent`, `email.failed`) in the
+/// same transaction.
 pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> {
     let mut ids = Vec::with_capacity(records.len());
     let (mut numbers, mut outcomes, mut codes, mut details) = (vec![], vec![], vec![], vec![]);
@@ -107,7 +113,8 @@ pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> 
         delays.push(delay);
         used.push(used_retry);
     }
-    let moved: Vec<Uuid> = sqlx::query_scalar(
+    let mut tx = pool.begin().await?;
+    let moved: Vec<Moved> = sqlx::query_as(
         "WITH r AS (
              SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::text[],
                                   $6::text[], $7::float8[], $8::bool[])
@@ -123,13 +130,16 @@ pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> 
                  last_error = CASE WHEN r.status = 'sent' THEN NULL ELSE r.detail END,
                  lease_until = NULL
              FROM r WHERE o.id = r.id AND o.attempts = r.attempt AND o.status = 'pending'
-             RETURNING o.id
+             RETURNING o.id, o.event_id, o.template, o.recipient, o.status, o.attempts,
+                       coalesce(r.code, (SELECT a.smtp_code FROM email_attempts a
+                                         WHERE a.outbox_id = o.id AND a.smtp_code IS NOT NULL
+                                         ORDER BY a.attempt DESC, a.id DESC LIMIT 1)) AS smtp_code
          ), kept AS (
              INSERT INTO email_attempts (outbox_id, attempt, outcome, smtp_code, detail)
              SELECT r.id, r.attempt, r.outcome, r.code, r.detail FROM r
              WHERE EXISTS (SELECT 1 FROM email_outbox WHERE id = r.id)
          )
-         SELECT id FROM moved",
+         SELECT * FROM moved",
     )
     .bind(&ids)
     .bind(&numbers)
@@ -139,9 +149,19 @@ pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> 
     .bind(&statuses)
     .bind(&delays)
     .bind(&used)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    for r in records.iter().filter(|r| !moved.contains(&r.id)) {
+    let ended: Vec<_> = moved
+        .iter()
+        .filter(|m| m.status != "pending")
+        .map(EmailOutcome::announcement)
+        .collect();
+    announce(&mut tx, &ended).await?;
+    tx.commit().await?;
+    for r in records
+        .iter()
+        .filter(|r| !moved.iter().any(|m| m.id == r.id))
+    {
         tracing::warn!(outbox.id = %r.id, attempt = r.attempt_no,
             "the email was taken over, finished or removed meanwhile; its state is left as it is");
         metrics::counter!("herald_records_abandoned_total", "reason" => "stale").increment(1);

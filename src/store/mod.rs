@@ -1,6 +1,7 @@
 //! What the handlers write: the event-id dedupe, email outbox rows, and the
 //! key that seals a token while its email waits to be sent.
 
+pub mod announce;
 mod database;
 pub mod held;
 pub mod key_check;
@@ -12,6 +13,7 @@ pub mod runner;
 pub mod secret_key;
 pub mod wake;
 
+pub use announce::{Announcement, RELAY_WAKE_CHANNEL, WEBHOOK_WAKE_CHANNEL, announce};
 pub use database::{ADMIN_POOL, prepare_database};
 pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email};
 pub use processed::{record_event, record_events};

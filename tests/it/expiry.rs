@@ -12,6 +12,7 @@ async fn a_reset_held_back_past_its_expiry_ends_expired_and_is_never_sent() {
         ..Default::default()
     })
     .await;
+    let queue = crate::lifecycle::listen(&app, &["email.failed"]).await;
     let proxy = app.smtp_proxy.as_ref().unwrap();
     proxy.cut();
     let expires =
@@ -41,6 +42,12 @@ async fn a_reset_held_back_past_its_expiry_ends_expired_and_is_never_sent() {
         0,
         "an expired email keeps no token"
     );
+    let (key, body) = crate::lifecycle::next_event(&app, &queue).await;
+    assert_eq!(key, "email.failed");
+    assert_eq!(body["data"]["status"], "expired");
+    assert_eq!(body["data"]["template"], "password_reset");
+    assert_eq!(body["data"]["recipient"], "late@example.com");
+    assert!(!body.to_string().to_lowercase().contains("token"), "{body}");
     // Once the server is back, a later email goes out, and only that one.
     proxy.restore();
     app.publish(

@@ -17,6 +17,7 @@ mod file_mail;
 mod health_command;
 mod http;
 mod key_rotation;
+mod lifecycle;
 mod local_webhooks;
 mod medusa_payloads;
 mod openapi;
