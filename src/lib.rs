@@ -38,6 +38,7 @@
 //!   batched `recorder`, held rows, peer text made recordable, the database and migrations.
 //! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
+//! - `retention`: the job deleting what finished longer ago than `HERALD_RETENTION`.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
 
 pub mod app;
@@ -50,6 +51,7 @@ pub mod events;
 pub mod http;
 pub mod intake;
 pub mod relay;
+pub mod retention;
 pub mod retry;
 pub mod settings;
 pub mod store;

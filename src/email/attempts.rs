@@ -46,11 +46,13 @@ pub async fn claim(
                      WHEN 'password_reset' THEN
                        CASE WHEN (o.data->>'expires_at')::timestamptz <= now()
                             THEN 'the reset token expired at ' || (o.data->>'expires_at') END
-                     WHEN 'invite' THEN
+                     WHEN 'invite' THEN coalesce(
                        (SELECT CASE WHEN i.status <> 'pending' THEN 'the invite was ' || i.status
                                     WHEN i.expires_at <= now()
                                     THEN 'the invite expired at ' || i.expires_at END
-                        FROM invites i WHERE i.id = o.data->>'invite_id')
+                        FROM invites i WHERE i.id = o.data->>'invite_id'),
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM invites i WHERE i.id = o.data->>'invite_id')
+                            THEN 'the invite is gone' END)
                    END AS expired",
     )
     .bind(limit)

@@ -9,6 +9,7 @@ mod outbox;
 mod processed;
 mod recordable;
 pub mod recorder;
+pub mod retention;
 pub mod runner;
 pub mod secret_key;
 pub mod wake;

@@ -26,6 +26,7 @@ mod probes;
 mod quiet_commands;
 mod relay;
 mod reset_limit;
+mod retention;
 mod secrets;
 mod settings;
 mod shutdown;
