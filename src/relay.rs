@@ -122,12 +122,15 @@ impl Dispatch for Relay {
         let event_id = row.id.to_string();
         let published = tokio::time::timeout(
             PUBLISH_TIMEOUT,
-            intake::publisher::publish_body(
+            intake::publisher::publish_body_routed(
                 &channel,
                 &self.settings.broker,
                 &row.routing_key,
                 &event_id,
                 &row.body,
+                // Herald's queue must take what it consumes itself; an
+                // announcement may have no listener, and is then dropped.
+                !store::announce::LIFECYCLE_EVENTS.contains(&row.routing_key.as_str()),
             ),
         )
         .await

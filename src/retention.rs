@@ -3,6 +3,8 @@
 //! statement holds locks for long ([`store::retention`] says what). A
 //! PostgreSQL advisory lock, taken per batch, keeps replicas from doing the
 //! same work twice. Counted as `herald_retention_deleted_total{table}`.
+//! The same loop carries out the erasures `user.deleted` queued, once
+//! nothing about their user is pending ([`crate::store::erasure`]).
 
 use crate::settings::Settings;
 use crate::store::retention::{TABLES, delete_batch};
@@ -13,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 /// Rows deleted in one statement at most.
 const BATCH: i64 = 500;
 
+/// How often queued erasures (`user.deleted`) are looked at.
+const ERASURE_POLL: Duration = Duration::from_secs(1);
+
 /// Runs until `cancel`.
 pub async fn run(settings: &Settings, pool: &PgPool, cancel: &CancellationToken) {
     let retention = settings.retention;
@@ -20,13 +25,20 @@ pub async fn run(settings: &Settings, pool: &PgPool, cancel: &CancellationToken)
     // Often enough that nothing outlives its retention by much, seldom
     // enough to cost nothing.
     let every = (retention / 4).clamp(Duration::from_millis(200), Duration::from_secs(600));
+    let mut next_round = tokio::time::Instant::now();
     loop {
-        if let Err(e) = round(pool, retention, rate_window, cancel).await {
-            tracing::warn!(error = %e, "retention round failed; trying again later");
+        if let Err(e) = crate::store::erasure::erase_ready(pool).await {
+            tracing::warn!(error = %e, "erasure failed; trying again later");
+        }
+        if tokio::time::Instant::now() >= next_round {
+            if let Err(e) = round(pool, retention, rate_window, cancel).await {
+                tracing::warn!(error = %e, "retention round failed; trying again later");
+            }
+            next_round = tokio::time::Instant::now() + every;
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+            () = tokio::time::sleep(every.min(ERASURE_POLL)) => {}
         }
     }
 }

@@ -16,6 +16,9 @@ use uuid::Uuid;
 pub const RELAY_WAKE_CHANNEL: &str = "herald_relay";
 /// The webhook dispatcher listens here.
 pub const WEBHOOK_WAKE_CHANNEL: &str = "herald_webhooks";
+/// Herald's announcements about its own work. No queue of Herald's is
+/// bound to them, and one nobody listens to is dropped by the broker.
+pub const LIFECYCLE_EVENTS: [&str; 3] = ["email.sent", "email.failed", "webhook.endpoint.disabled"];
 /// The CloudEvents `source` of every event Herald publishes itself.
 const SOURCE: &str = "herald";
 

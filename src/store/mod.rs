@@ -3,6 +3,7 @@
 
 pub mod announce;
 mod database;
+pub mod erasure;
 pub mod held;
 pub mod key_check;
 mod outbox;

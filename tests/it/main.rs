@@ -11,6 +11,7 @@ mod dead_letters;
 mod dedupe;
 mod email;
 mod end_to_end;
+mod erasure;
 mod events;
 mod expiry;
 mod file_mail;
