@@ -169,3 +169,27 @@ async fn a_gone_endpoint_announces_it_is_disabled() {
     assert_eq!(body["data"]["id"], id.to_string());
     assert_eq!(body["data"]["reason"], "the endpoint answered 410 Gone");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announcement_nobody_listens_to_is_dropped_not_kept() {
+    let app = TestApp::spawn().await;
+    app.publish(
+        "user.created",
+        json!({"id": "u1", "email": "ada@example.com"}),
+    )
+    .await;
+    app.smtp.next_email().await;
+    wait_until("email.sent relayed and its row removed", || async {
+        // The outcome first: its announcement was committed with it.
+        app.count("SELECT count(*) FROM email_outbox WHERE status = 'sent'")
+            .await
+            == 1
+            && app.count("SELECT count(*) FROM event_outbox").await == 0
+    })
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM event_outbox WHERE last_error IS NOT NULL")
+            .await,
+        0
+    );
+}
