@@ -32,10 +32,13 @@
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
 //! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
-//! - `relay`: events Herald publishes itself (`invite.accepted`), via leased `event_outbox` rows.
+//! - `relay`: events Herald publishes itself (`invite.accepted`, and the announcements
+//!   `email.sent`, `email.failed`, `webhook.endpoint.disabled`), via leased `event_outbox` rows.
 //! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
 //!   endpoint secrets (and `keys check`), the dispatch `runner` every outbox shares, the
-//!   batched `recorder`, held rows, peer text made recordable, the database and migrations.
+//!   batched `recorder`, held rows, peer text made recordable, the database and migrations;
+//!   `announce` (announcements written with the outcome they tell), `retention` and `erasure`
+//!   (what the retention job deletes, and a deleted user's rows).
 //! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retention`: the job deleting what finished longer ago than `HERALD_RETENTION`.
