@@ -16,7 +16,7 @@ async fn a_reset_held_back_past_its_expiry_ends_expired_and_is_never_sent() {
     let proxy = app.smtp_proxy.as_ref().unwrap();
     proxy.cut();
     let expires =
-        (Utc::now() + chrono::Duration::seconds(2)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339_opts(SecondsFormat::Millis, true);
     app.publish(
         "user.password_reset",
         json!({"email": "late@example.com", "expires_at": expires}),

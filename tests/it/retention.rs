@@ -15,7 +15,7 @@ async fn finished_rows_go_pending_ones_and_the_dedupe_within_the_window_stay() {
         ..Default::default()
     })
     .await;
-    app.worker_settings.retention = Duration::from_secs(5);
+    app.worker_settings.retention = Duration::from_secs(8);
     app.worker_settings.targets.webhook_allow_private = true;
     app.start_worker();
     let ok = Receiver::always(Reply::Status(200)).await;
@@ -29,7 +29,7 @@ async fn finished_rows_go_pending_ones_and_the_dedupe_within_the_window_stay() {
         )
         .await;
     let expires =
-        (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+        (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339_opts(SecondsFormat::Millis, true);
     app.publish(
         "user.password_reset",
         json!({"email": "r@example.com", "expires_at": expires}),
