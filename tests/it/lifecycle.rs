@@ -193,3 +193,25 @@ async fn an_announcement_nobody_listens_to_is_dropped_not_kept() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_disabling_an_endpoint_announces_it_once() {
+    let app = TestApp::spawn().await;
+    let queue = listen(&app, &["webhook.endpoint.disabled"]).await;
+    let (id, _) = app.register("http://127.0.0.1:9/hook", &[]).await;
+    herald::webhooks::endpoints::disable(&app.pool, id, "disabled by an operator")
+        .await
+        .unwrap();
+    // Disabling it again changes its reason only, and announces nothing.
+    herald::webhooks::endpoints::disable(&app.pool, id, "still off")
+        .await
+        .unwrap();
+    let (_, body) = next_event(&app, &queue).await;
+    assert_eq!(body["data"]["id"], id.to_string());
+    assert_eq!(body["data"]["reason"], "disabled by an operator");
+    wait_until("the announcement relayed", || async {
+        app.count("SELECT count(*) FROM event_outbox").await == 0
+    })
+    .await;
+    assert_eq!(app.queue_len(&queue).await, 0, "announced once");
+}
