@@ -58,6 +58,10 @@ pub enum Command {
     DeadLetters(DeadLetters),
     /// Manage webhook endpoints and replay failed deliveries.
     Webhooks(WebhooksArgs),
+    /// Inspect emails (every attempt) and send one again.
+    Emails(crate::ops::cli::EmailsArgs),
+    /// What one event caused, and a person's events.
+    Events(crate::ops::cli::EventsArgs),
     /// Inspect HERALD_SECRET_KEY and HERALD_SECRET_KEY_PREVIOUS.
     #[command(subcommand)]
     Keys(KeysCommand),

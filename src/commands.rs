@@ -129,6 +129,8 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
             keys,
             targets,
         }) => crate::webhooks::cli::run(command, &database, &keys, &targets).await,
+        Command::Emails(args) => crate::ops::cli::emails(args).await,
+        Command::Events(args) => crate::ops::cli::events(args).await,
         Command::Keys(KeysCommand::Check { database, keys }) => {
             let key = keys.secret_key()?;
             database.check()?;

@@ -8,11 +8,13 @@
 //! ```text
 //! AMQP delivery ─► events::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
 //!                                           │
-//!       intake::batch, one transaction a window: store::record_events (the window's
-//!       ids in one statement) → events::Event::apply (the kind's handler: invites,
-//!       reset tokens, outbox rows) → webhooks::fan_out (delivery rows) → one NOTIFY
-//!       → commit → ack (an event refused: the window again with a savepoint an event,
-//!       so that one alone rolls back and is dead-lettered)
+//!       intake::window, one transaction a window, a fixed number of statements:
+//!       store::record_events (the ids) → events::apply_run (invites, then emails,
+//!       one statement each) → webhooks::fan_out_all (delivery rows) → one NOTIFY
+//!       → commit → ack. Kinds that are not plain inserts (resends, resets,
+//!       acceptance, deletion) apply alone between runs, in order.
+//!       intake::batch: an event refused, the window again with a savepoint an
+//!       event, so that one alone rolls back and is dead-lettered.
 //!
 //! email_outbox       ─► email::EmailDispatcher (claim with lease, render, SMTP, record)
 //! webhook_deliveries ─► webhooks::dispatcher   (claim with lease, sign, POST, record)
@@ -31,7 +33,10 @@
 //! - `events`: the envelope, and one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
-//! - `http`: health, readiness, metrics, and `/v1` (tokens, invites) with its OpenAPI document.
+//! - `http`: health, readiness, metrics, and `/v1` (tokens, invites, webhook endpoints, the
+//!   delivery log, emails and their resend) with its OpenAPI document.
+//! - `ops`: operators' tools: the resend of an email (through its kind's event handler) and
+//!   the `herald emails` / `herald events` commands; reads in `store::{emails, delivery_log}`.
 //! - `relay`: events Herald publishes itself (`invite.accepted`, and the announcements
 //!   `email.sent`, `email.failed`, `webhook.endpoint.disabled`), via leased `event_outbox` rows.
 //! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
@@ -53,6 +58,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod intake;
+pub mod ops;
 pub mod relay;
 pub mod retention;
 pub mod retry;

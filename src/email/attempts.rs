@@ -1,5 +1,7 @@
 //! Claiming due outbox rows and recording how each attempt ended.
 
+use super::rate_limit;
+use crate::settings::RateLimit;
 use crate::store::announce::{EmailOutcome, announce};
 use sqlx::PgPool;
 use std::time::Duration;
@@ -17,22 +19,33 @@ pub struct Claimed {
     pub attempts: i32,
     /// Transient SMTP failures so far: the position in the retry schedule.
     pub retries_used: i32,
-    pub counted_at: Option<chrono::DateTime<chrono::Utc>>,
     pub event_time: chrono::DateTime<chrono::Utc>,
     /// Why the email must not go out any more (its reset token expired, its
     /// invite expired or is no longer pending), read with the claim.
     pub expired: Option<String>,
+    /// The recipient's limit was reached before this email took a slot:
+    /// it is dropped unsent.
+    #[sqlx(skip)]
+    pub over_limit: bool,
+    /// An invite or reset email that has not taken its slot yet.
+    uncounted: bool,
 }
 
 /// Leases up to `limit` due rows, never one in `held` (rows this worker is
-/// still sending or recording, whose lease may have lapsed meanwhile).
+/// still sending or recording, whose lease may have lapsed meanwhile). A row
+/// whose lease lapsed (its worker died mid-send) is due again. In the same
+/// transaction, the claimed invite and reset emails that have not taken a
+/// slot of their recipient's limit take one, set-based
+/// ([`rate_limit::take_slots`]); those over it come back `over_limit`.
 pub async fn claim(
     pool: &PgPool,
     limit: i64,
     lease: Duration,
     held: &[Uuid],
+    rate: RateLimit,
 ) -> sqlx::Result<Vec<Claimed>> {
-    sqlx::query_as(
+    let mut tx = pool.begin().await?;
+    let mut rows: Vec<Claimed> = sqlx::query_as(
         "UPDATE email_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
          FROM (SELECT id FROM email_outbox
                WHERE status = 'pending' AND next_attempt_at <= now()
@@ -41,7 +54,8 @@ pub async fn claim(
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
          WHERE o.id = due.id
          RETURNING o.id, o.template, o.recipient, o.locale, o.data, o.token_sealed, o.attempts,
-                   o.retries_used, o.counted_at, o.event_time,
+                   o.retries_used, o.event_time,
+                   (o.counted_at IS NULL AND o.template = ANY($4)) AS uncounted,
                    CASE o.template
                      WHEN 'password_reset' THEN
                        CASE WHEN (o.data->>'expires_at')::timestamptz <= now()
@@ -58,8 +72,22 @@ pub async fn claim(
     .bind(limit)
     .bind(crate::store::pg_interval(lease))
     .bind(held)
-    .fetch_all(pool)
-    .await
+    .bind(&rate_limit::LIMITED[..])
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.sort_by_key(|row| row.id);
+    let uncounted: Vec<(Uuid, &str)> = rows
+        .iter()
+        // An email that will not go out takes no slot.
+        .filter(|row| row.uncounted && row.expired.is_none())
+        .map(|row| (row.id, row.recipient.as_str()))
+        .collect();
+    let taken = rate_limit::take_slots(&mut tx, rate, &uncounted).await?;
+    tx.commit().await?;
+    for row in &mut rows {
+        row.over_limit = row.uncounted && row.expired.is_none() && !taken.contains(&row.id);
+    }
+    Ok(rows)
 }
 
 /// Where a row goes after an attempt.

@@ -5,7 +5,7 @@
 
 use super::attempts::{self, Attempt, Claimed, Next, Record};
 use super::mailer::{Mailer, SendOutcome};
-use super::rate_limit::{self, LIMITED};
+use super::rate_limit;
 use super::{Templates, message, render_context};
 use crate::settings::{RateLimit, Schedule, Settings};
 use crate::store::recorder::{Recorder, WriteBatch};
@@ -159,25 +159,9 @@ impl EmailDispatcher {
             }
             None => None,
         };
-        let limit = self.settings.rate_limit;
-        if limit.max > 0 && row.counted_at.is_none() && LIMITED.contains(&row.template.as_str()) {
-            match rate_limit::take_slot(&self.pool, limit, row.id, &row.recipient).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let detail = rate_limit::over_limit(limit, &row.template);
-                    return finish("rate_limited", None, detail, "dropped");
-                }
-                Err(e) => {
-                    let next = Next::Retry {
-                        delay: Duration::from_secs(1),
-                        used_retry: false,
-                    };
-                    return (
-                        attempt("transient", None, format!("rate limit check failed: {e}")),
-                        next,
-                    );
-                }
-            }
+        if row.over_limit {
+            let detail = rate_limit::over_limit(self.settings.rate_limit, &row.template);
+            return finish("rate_limited", None, detail, "dropped");
         }
         let token = token.as_ref().map(|t| t.expose());
         let ctx = render_context(
@@ -253,7 +237,14 @@ impl Dispatch for Running {
     async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let emails = &self.emails;
-        attempts::claim(&emails.pool, limit, emails.settings.lease, held).await
+        attempts::claim(
+            &emails.pool,
+            limit,
+            emails.settings.lease,
+            held,
+            emails.settings.rate_limit,
+        )
+        .await
     }
 
     async fn deliver(&self, row: Claimed, _cancel: CancellationToken) {

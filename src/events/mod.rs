@@ -9,6 +9,7 @@ mod invite_deleted;
 mod invite_email;
 mod invite_resent;
 mod password_reset;
+mod set;
 mod user_created;
 mod user_deleted;
 
@@ -25,6 +26,7 @@ pub use invite_created::InviteCreated;
 pub use invite_deleted::InviteDeleted;
 pub use invite_resent::InviteResent;
 pub use password_reset::PasswordReset;
+pub use set::{Forward, apply_run};
 pub use user_created::UserCreated;
 pub use user_deleted::{UserDeleted, UserRef};
 
@@ -110,6 +112,23 @@ impl Event {
     }
 }
 
+impl Envelope {
+    /// What the dedupe records of this event: for an invite event, the
+    /// invite's id too, so the delivery log finds a person's invite events.
+    pub fn processed(&self) -> store::ProcessedEvent<'_> {
+        let invite_id = match self.event_type.starts_with("invite.") {
+            true => self.data.get("id").and_then(Value::as_str),
+            false => None,
+        };
+        store::ProcessedEvent {
+            id: &self.id,
+            event_type: &self.event_type,
+            time: self.time,
+            invite_id,
+        }
+    }
+}
+
 /// Envelope facts a handler may need.
 pub struct Meta<'a> {
     pub envelope: &'a Envelope,
@@ -157,7 +176,7 @@ pub async fn apply(
     event: &Event,
 ) -> Result<Outcome, HandleError> {
     let envelope = meta.envelope;
-    if !store::record_event(conn, &envelope.id, &envelope.event_type).await? {
+    if !store::record_event(conn, envelope.processed()).await? {
         return Ok(Outcome::Duplicate);
     }
     event.apply(conn, meta, ctx).await?;

@@ -1,7 +1,7 @@
 use super::{Context, Meta};
 use crate::domain::{EmailAddress, Id, Locale, Name};
 use crate::error::HandleError;
-use crate::store::{EmailTemplate, insert_email};
+use crate::store::{EmailTemplate, NewEmail, insert_email};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgConnection;
@@ -25,23 +25,27 @@ impl UserCreated {
         meta: &Meta<'_>,
         ctx: &Context,
     ) -> Result<(), HandleError> {
-        let Some(recipient) = &self.email else {
-            return Ok(());
-        };
+        if let Some(email) = self.email(meta) {
+            insert_email(conn, &ctx.key, email).await?;
+        }
+        Ok(())
+    }
+
+    /// The welcome email's outbox row, when the event names an address.
+    pub(super) fn email<'m>(&'m self, meta: &Meta<'m>) -> Option<NewEmail<'m>> {
+        let recipient = self.email.as_ref()?;
         let data = json!({
             "user_id": self.id.as_str(),
             "email": recipient,
             "first_name": self.first_name,
             "last_name": self.last_name,
         });
-        let email = meta.email(
+        Some(meta.email(
             EmailTemplate::Welcome,
             recipient,
             self.locale.as_ref().map(Locale::as_str),
             data,
             None,
-        );
-        insert_email(conn, &ctx.key, email).await?;
-        Ok(())
+        ))
     }
 }

@@ -3,7 +3,9 @@
 //! with an OpenAPI document generated from the handlers.
 
 mod auth;
+mod emails;
 pub mod error;
+mod events;
 mod health;
 mod invites;
 pub mod metrics;
@@ -47,6 +49,8 @@ pub struct AppState {
     throttle: Arc<Throttle>,
     /// `HERALD_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the end user.
     trusted_proxies: Arc<crate::settings::TrustedProxies>,
+    /// What a resend's handlers need; `None` without HERALD_SECRET_KEY.
+    resend: Option<crate::events::Context>,
 }
 
 impl AppState {
@@ -58,6 +62,12 @@ impl AppState {
             key: settings.keys.secret_key().ok(),
             throttle: Arc::new(Throttle::new(20, Duration::from_secs(60))),
             trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+            resend: crate::ops::resend::context(
+                &settings.lifetimes,
+                &settings.keys,
+                settings.email_rate_limit,
+            )
+            .ok(),
         }
     }
 }
@@ -117,6 +127,11 @@ pub fn router(state: AppState, api_token: Option<&str>) -> Router {
         .routes(routes!(webhook_endpoints::get, webhook_endpoints::delete))
         .routes(routes!(webhook_endpoints::attempts))
         .routes(routes!(webhook_endpoints::rotate_secret))
+        .routes(routes!(emails::list))
+        .routes(routes!(emails::get))
+        .routes(routes!(emails::resend))
+        .routes(routes!(events::list))
+        .routes(routes!(events::get))
         .with_state(state.clone())
         .split_for_parts();
     let token = Arc::new(ApiToken::new(api_token));

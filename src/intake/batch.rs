@@ -10,6 +10,7 @@
 //! window is applied once more one event per transaction, so the refusal
 //! lands on the event that caused it.
 
+use super::window;
 use crate::error::{self, HandleError, Rejection};
 use crate::events::{self, Context, Envelope, Event, Meta, Outcome};
 use crate::store::{self, wake};
@@ -26,7 +27,7 @@ pub type Outcomes = Vec<Result<Outcome, Rejection>>;
 /// item, in order. `Err` is a passing fault: the window may be tried again
 /// whole (what did commit is skipped then by the dedupe).
 pub async fn apply(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::Result<Outcomes> {
-    let refused = match apply_set(pool, ctx, items).await {
+    let refused = match window::apply_set(pool, ctx, items).await {
         Ok(outcomes) => return Ok(outcomes),
         Err(Refused::Passing(e)) => return Err(e),
         Err(Refused::Event | Refused::Commit(_)) => {
@@ -46,7 +47,7 @@ pub async fn apply(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> anyhow::Re
     apply_each(pool, ctx, items).await
 }
 
-enum Refused {
+pub(super) enum Refused {
     Passing(anyhow::Error),
     /// An event of the window was refused (only without savepoints).
     Event,
@@ -60,48 +61,9 @@ impl From<sqlx::Error> for Refused {
     }
 }
 
-/// The common case: every event accepted, one transaction, no savepoints.
-async fn apply_set(pool: &PgPool, ctx: &Context, items: &[Parsed]) -> Result<Outcomes, Refused> {
-    let mut tx = pool.begin().await?;
-    let ids: Vec<_> = items
-        .iter()
-        .flatten()
-        .map(|(envelope, _)| (&envelope.id, envelope.event_type.as_str()))
-        .collect();
-    let mut new = store::record_events(&mut tx, &ids).await.map_err(refused)?;
-    let subscribers = Subscribers::load(&mut tx).await.map_err(refused)?;
-    let mut outcomes = Vec::with_capacity(items.len());
-    for item in items {
-        let (envelope, event) = match item {
-            Ok(parsed) => parsed,
-            Err(rejection) => {
-                outcomes.push(Err(rejection.clone()));
-                continue;
-            }
-        };
-        // The first of the window's deliveries with a new id applies it.
-        if !new.remove(envelope.id.as_str()) {
-            outcomes.push(Ok(Outcome::Duplicate));
-            continue;
-        }
-        let meta = Meta::of(envelope);
-        match event.apply(&mut tx, &meta, ctx).await {
-            Ok(()) => {}
-            Err(HandleError::Reject(_)) => return Err(Refused::Event),
-            Err(HandleError::Transient(e)) => return Err(Refused::Passing(e)),
-        }
-        webhooks::fan_out(&mut tx, &meta, &subscribers)
-            .await
-            .map_err(refused)?;
-        outcomes.push(Ok(Outcome::Processed));
-    }
-    commit(tx, &outcomes).await?;
-    Ok(outcomes)
-}
-
 /// Without savepoints, any refusal but a passing fault sends the window to
 /// the savepoint path, which finds the event it belongs to.
-fn refused(e: sqlx::Error) -> Refused {
+pub(super) fn refused(e: sqlx::Error) -> Refused {
     if error::is_passing(&e) {
         Refused::Passing(e.into())
     } else {
@@ -146,7 +108,7 @@ async fn apply_with_savepoints(
 
 /// Wakes the dispatchers (PostgreSQL sends it at commit) when something was
 /// processed, then commits.
-async fn commit(
+pub(super) async fn commit(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     outcomes: &Outcomes,
 ) -> Result<(), Refused> {

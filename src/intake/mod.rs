@@ -8,6 +8,7 @@ mod consumer;
 pub mod dead_letter;
 pub mod publisher;
 pub mod topology;
+mod window;
 
 pub use crate::events::{Envelope, Incoming, MAX_BODY_BYTES};
 pub use broker_status::BrokerStatus;

@@ -6,6 +6,7 @@ mod parse;
 
 use clap::{Args, ValueEnum};
 pub use groups::{Broker, Database, Keys, Lifetimes, Listen, Rendering, Targets};
+pub use parse::rate_limit as parse_rate_limit;
 use parse::{rate_limit, schedule, trusted_proxies, ttl};
 use std::time::Duration;
 

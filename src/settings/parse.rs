@@ -19,7 +19,7 @@ pub(super) fn schedule(raw: &str) -> Result<Schedule, String> {
         .map(Schedule)
 }
 
-pub(super) fn rate_limit(raw: &str) -> Result<RateLimit, String> {
+pub fn rate_limit(raw: &str) -> Result<RateLimit, String> {
     let raw = raw.trim();
     if raw == "0" {
         return Ok(RateLimit {

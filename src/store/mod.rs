@@ -3,6 +3,8 @@
 
 pub mod announce;
 mod database;
+pub mod delivery_log;
+pub mod emails;
 pub mod erasure;
 pub mod held;
 pub mod key_check;
@@ -17,8 +19,10 @@ pub mod wake;
 
 pub use announce::{Announcement, RELAY_WAKE_CHANNEL, WEBHOOK_WAKE_CHANNEL, announce};
 pub use database::{ADMIN_POOL, prepare_database};
-pub use outbox::{EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email};
-pub use processed::{record_event, record_events};
+pub use outbox::{
+    EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email, insert_emails,
+};
+pub use processed::{ProcessedEvent, record_event, record_events};
 pub use recordable::recordable;
 pub use secret_key::{OpenError, Place, SecretKey};
 

@@ -88,6 +88,63 @@ pub async fn insert_email(
     Ok(id)
 }
 
+/// Many emails to send in one statement, each token sealed to its row; the
+/// ids in the order given.
+pub async fn insert_emails(
+    conn: &mut PgConnection,
+    key: &SecretKey,
+    emails: Vec<NewEmail<'_>>,
+) -> sqlx::Result<Vec<Uuid>> {
+    if emails.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = emails.len();
+    let (mut ids, mut events, mut times, mut templates) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut recipients, mut locales, mut data, mut sealed) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for email in emails {
+        let id = Uuid::now_v7();
+        let place = Place::Email {
+            row: id,
+            recipient: email.recipient.as_str(),
+            template: email.template.name(),
+        };
+        sealed.push(email.token.map(|t| key.seal_token(t, &place)));
+        ids.push(id);
+        events.push(email.event_id.as_str());
+        times.push(email.event_time);
+        templates.push(email.template.name());
+        recipients.push(email.recipient.as_str());
+        locales.push(email.locale);
+        data.push(email.data);
+    }
+    sqlx::query(
+        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data, token_sealed)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                              $6::text[], $7::jsonb[], $8::bytea[])",
+    )
+    .bind(&ids)
+    .bind(&events)
+    .bind(&times)
+    .bind(&templates)
+    .bind(&recipients)
+    .bind(&locales)
+    .bind(&data)
+    .bind(&sealed)
+    .execute(&mut *conn)
+    .await?;
+    Ok(ids)
+}
+
 /// The outbox row: `pending` with its sealed token, or `dropped` (final,
 /// one attempt) with why.
 async fn insert_row(

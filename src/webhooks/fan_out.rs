@@ -45,16 +45,16 @@ impl Subscribers {
     }
 }
 
-/// One delivery row per subscribed endpoint, in the event's transaction.
-/// The caller wakes the dispatcher once for its whole transaction.
+/// One delivery row per subscribed endpoint, in the event's transaction;
+/// an invite event's body carries the invite as the handler left it, read
+/// back. The caller wakes the dispatcher once for its whole transaction.
 pub async fn fan_out(
     conn: &mut PgConnection,
     meta: &Meta<'_>,
     subscribers: &Subscribers,
 ) -> sqlx::Result<()> {
     let envelope = meta.envelope;
-    let endpoints = subscribers.of(&envelope.event_type);
-    if endpoints.is_empty() {
+    if subscribers.of(&envelope.event_type).is_empty() {
         return Ok(());
     }
     let invite = if INVITE_EVENTS.contains(&envelope.event_type.as_str()) {
@@ -62,18 +62,51 @@ pub async fn fan_out(
     } else {
         None
     };
-    let body = payload::build(&envelope.event_type, meta.time, &envelope.data, invite);
-    let ids: Vec<Uuid> = endpoints.iter().map(|_| Uuid::now_v7()).collect();
+    fan_out_all(conn, &[(meta, invite)], subscribers).await
+}
+
+/// The delivery rows of many events in one statement, each body built from
+/// its event and the fields its handler's statement returned.
+pub async fn fan_out_all(
+    conn: &mut PgConnection,
+    events: &[(&Meta<'_>, Option<Map<String, Value>>)],
+    subscribers: &Subscribers,
+) -> sqlx::Result<()> {
+    let (mut ids, mut endpoints, mut event_ids, mut types, mut bodies) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (meta, fields) in events {
+        let envelope = meta.envelope;
+        let subscribed = subscribers.of(&envelope.event_type);
+        if subscribed.is_empty() {
+            continue;
+        }
+        let body = payload::build(
+            &envelope.event_type,
+            meta.time,
+            &envelope.data,
+            fields.clone(),
+        );
+        for endpoint in subscribed {
+            ids.push(Uuid::now_v7());
+            endpoints.push(endpoint);
+            event_ids.push(envelope.id.as_str());
+            types.push(envelope.event_type.as_str());
+            bodies.push(body.clone());
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, body)
-         SELECT d.id, d.endpoint_id, $3, $4, $5 FROM unnest($1::uuid[], $2::uuid[]) AS d(id, endpoint_id)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[])
          ON CONFLICT (endpoint_id, event_id) DO NOTHING",
     )
     .bind(&ids)
     .bind(&endpoints)
-    .bind(envelope.id.as_str())
-    .bind(&envelope.event_type)
-    .bind(&body)
+    .bind(&event_ids)
+    .bind(&types)
+    .bind(&bodies)
     .execute(&mut *conn)
     .await?;
     Ok(())

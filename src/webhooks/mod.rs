@@ -18,4 +18,4 @@ pub mod signing;
 pub mod ssrf;
 pub mod url_shape;
 
-pub use fan_out::{Subscribers, WAKE_CHANNEL, fan_out};
+pub use fan_out::{Subscribers, WAKE_CHANNEL, fan_out, fan_out_all};

@@ -2,6 +2,7 @@
 
 mod helpers;
 mod logged_worker;
+mod pg_wire;
 mod proxy;
 mod receiver;
 mod smtp_sink;
@@ -9,7 +10,9 @@ mod smtp_sink;
 mod batching;
 mod dead_letters;
 mod dedupe;
+mod delivery_log;
 mod email;
+mod emails_api;
 mod end_to_end;
 mod erasure;
 mod events;
@@ -32,6 +35,7 @@ mod secrets;
 mod settings;
 mod shutdown;
 mod smtp_session;
+mod statements;
 mod templates_render;
 mod throttle;
 mod wake;

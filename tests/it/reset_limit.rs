@@ -1,4 +1,4 @@
-//! The reset limit is decided at intake: a reset request over the
+//! The per-recipient limit. A reset is decided at intake: a request over the
 //! per-recipient limit changes nothing, so nobody can keep an address's
 //! owner from resetting by requesting resets for it.
 
@@ -77,4 +77,67 @@ async fn resets_over_the_limit_change_nothing_and_are_still_forwarded() {
     assert_eq!(consumed.status(), 200);
     let body: serde_json::Value = consumed.json().await.unwrap();
     assert_eq!(body["email"], "owner@example.com");
+}
+
+/// Invites take their slot when claimed: a claim holding more invites to
+/// one address than the limit allows sends the first ones only, and a
+/// welcome email to that address is not limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_claimed_together_take_slots_up_to_the_limit() {
+    let mut app = TestApp::spawn_with(Options {
+        no_worker: true,
+        ..Default::default()
+    })
+    .await;
+    app.worker_settings.email_rate_limit = RateLimit {
+        max: 2,
+        per: Duration::from_secs(3600),
+    };
+    // Queued before the worker starts, so one claim takes them all.
+    for i in 0..4 {
+        let email = if i % 2 == 0 {
+            "many@example.com"
+        } else {
+            "MANY@example.com"
+        };
+        app.publish(
+            "invite.created",
+            json!({"id": format!("inv_{i}"), "email": email}),
+        )
+        .await;
+    }
+    app.publish(
+        "user.created",
+        json!({"id": "usr_1", "email": "many@example.com"}),
+    )
+    .await;
+    app.start_worker();
+    crate::helpers::wait_until("every email final", || async {
+        app.count("SELECT count(*) FROM email_outbox WHERE status <> 'pending'")
+            .await
+            == 5
+    })
+    .await;
+    let by_status: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT template, status, count(*) FROM email_outbox GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let expected = [
+        ("invite", "dropped", 2),
+        ("invite", "sent", 2),
+        ("welcome", "sent", 1),
+    ];
+    let expected: Vec<(String, String, i64)> = expected
+        .iter()
+        .map(|(t, s, n)| (t.to_string(), s.to_string(), *n))
+        .collect();
+    assert_eq!(by_status, expected);
+    assert_eq!(
+        app.count("SELECT count(*) FROM email_attempts WHERE outcome = 'rate_limited'")
+            .await,
+        2
+    );
+    assert_eq!(app.smtp.drain().await.len(), 3);
 }

@@ -111,13 +111,17 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
     .await
     .unwrap();
     let lease = Duration::from_secs(60);
-    let first = attempts::claim(&app.pool, 1, lease, &[]).await.unwrap();
+    let first = attempts::claim(&app.pool, 1, lease, &[], app.settings.email_rate_limit)
+        .await
+        .unwrap();
     // The first worker's lease lapses; a second worker claims the row.
     sqlx::query("UPDATE email_outbox SET lease_until = now() - interval '1 s'")
         .execute(&app.pool)
         .await
         .unwrap();
-    let second = attempts::claim(&app.pool, 1, lease, &[]).await.unwrap();
+    let second = attempts::claim(&app.pool, 1, lease, &[], app.settings.email_rate_limit)
+        .await
+        .unwrap();
     assert_eq!((first[0].attempts, second[0].attempts), (1, 2));
     let sent = |detail: &str| Attempt {
         outcome: "sent",

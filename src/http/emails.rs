@@ -1,0 +1,160 @@
+//! `/v1/emails`: the email outbox (every attempt), and the resend of an
+//! email, through `store::emails` and `ops::resend`.
+
+use super::AppState;
+use super::error::{ApiError, Json, Query};
+use crate::ops::resend::{self, ResendError};
+use crate::store::emails::{self, Email, EmailWithAttempts};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only emails to this address (ignoring case).
+    pub recipient: Option<String>,
+    #[param(inline)]
+    pub status: Option<EmailStatus>,
+    #[param(inline)]
+    pub template: Option<TemplateName>,
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// Default 0.
+    #[param(minimum = 0)]
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailStatus {
+    Pending,
+    Sent,
+    Failed,
+    Dropped,
+    Expired,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateName {
+    Invite,
+    PasswordReset,
+    Welcome,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailList {
+    pub emails: Vec<Email>,
+    /// All emails matching the filter.
+    pub count: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailBody {
+    pub email: Email,
+}
+
+/// `limit` and `offset` as the list routes take them.
+pub(super) fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(20);
+    let offset = offset.unwrap_or(0);
+    if !(1..=super::MAX_LIMIT).contains(&limit) || offset < 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!(
+                "limit must be 1 to {} and offset at least 0",
+                super::MAX_LIMIT
+            ),
+        ));
+    }
+    Ok((limit, offset))
+}
+
+fn email_id(raw: &str) -> Result<Uuid, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no email {raw:?}")))
+}
+
+#[utoipa::path(get, path = "/v1/emails", params(ListQuery), tag = "emails",
+    responses((status = 200, body = EmailList, description = "newest first"),
+              (status = 400, description = "bad filter or paging")))]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<EmailList>, ApiError> {
+    let (limit, offset) = paging(q.limit, q.offset)?;
+    let lower = |v: String| v.to_lowercase();
+    let filter = emails::Filter {
+        recipient: q.recipient,
+        status: q.status.map(|s| lower(format!("{s:?}"))),
+        template: q.template.map(|t| match t {
+            TemplateName::Invite => "invite".to_owned(),
+            TemplateName::PasswordReset => "password_reset".to_owned(),
+            TemplateName::Welcome => "welcome".to_owned(),
+        }),
+        limit,
+        offset,
+    };
+    let (emails, count) = emails::list(&state.pool, &filter).await?;
+    Ok(Json(EmailList {
+        emails,
+        count,
+        limit,
+        offset,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/emails/{id}", params(("id" = Uuid, Path)), tag = "emails",
+    responses((status = 200, body = EmailWithAttempts, description = "the email with every attempt"),
+              (status = 404, description = "unknown email")))]
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<EmailWithAttempts>, ApiError> {
+    let id = email_id(&id)?;
+    emails::get(&state.pool, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no email {id}")))
+}
+
+impl From<ResendError> for ApiError {
+    fn from(e: ResendError) -> Self {
+        match e {
+            ResendError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ResendError::Refused(reason) => {
+                ApiError::new(StatusCode::CONFLICT, "cannot_resend", reason)
+            }
+            ResendError::Database(e) => e.into(),
+            ResendError::Failed(e) => ApiError::internal(e),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/emails/{id}/resend", params(("id" = Uuid, Path)), tag = "emails",
+    responses((status = 202, body = EmailBody, description = "the new email, queued: an invite's token rotates (the old link stops working), a reset gets a fresh token (older ones stop working), a welcome email is queued again"),
+              (status = 404, description = "unknown email"),
+              (status = 409, description = "cannot be sent again: its invite was accepted or revoked, or it is still pending")))]
+pub async fn resend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<EmailBody>), ApiError> {
+    let id = email_id(&id)?;
+    let ctx = state.resend.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_secret_key",
+            "HERALD_SECRET_KEY is not set",
+        )
+    })?;
+    let email = resend::resend(&state.pool, ctx, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(EmailBody { email })))
+}
