@@ -136,6 +136,13 @@ pub async fn run_with_listener(
             async move { crate::webhooks::dispatcher::run(&settings, &pool, &cancel).await },
         );
     }
+    {
+        let (settings, pool, cancel) = (settings.clone(), pool.clone(), cancel.clone());
+        tasks.spawn(async move {
+            crate::retention::run(&settings, &pool, &cancel).await;
+            Ok(())
+        });
+    }
     let mut result = Ok(());
     while let Some(joined) = tasks.join_next().await {
         if let Err(e) = joined.map_err(anyhow::Error::from).and_then(|r| r) {

@@ -40,12 +40,16 @@
 //!   delivery log, emails and their resend) with its OpenAPI document.
 //! - `ops`: operators' tools: the resend of an email (through its kind's event handler) and
 //!   the `herald emails` / `herald events` commands; reads in `store::{emails, delivery_log}`.
-//! - `relay`: events Herald publishes itself (`invite.accepted`), via leased `event_outbox` rows.
+//! - `relay`: events Herald publishes itself (`invite.accepted`, and the announcements
+//!   `email.sent`, `email.failed`, `webhook.endpoint.disabled`), via leased `event_outbox` rows.
 //! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
 //!   endpoint secrets (and `keys check`), the dispatch `runner` every outbox shares, the
-//!   batched `recorder`, held rows, peer text made recordable, the database and migrations.
+//!   batched `recorder`, held rows, peer text made recordable, the database and migrations;
+//!   `announce` (announcements written with the outcome they tell), `retention` and `erasure`
+//!   (what the retention job deletes, and a deleted user's rows).
 //! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
+//! - `retention`: the job deleting what finished longer ago than `HERALD_RETENTION`.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
 
 pub mod app;
@@ -60,6 +64,7 @@ pub mod http;
 pub mod intake;
 pub mod ops;
 pub mod relay;
+pub mod retention;
 pub mod retry;
 pub mod settings;
 pub mod store;

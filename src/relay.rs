@@ -7,7 +7,7 @@
 
 use crate::settings::Settings;
 use crate::store::runner::{self, Dispatch};
-use crate::store::wake::{self, Wake};
+use crate::store::{self, wake::Wake};
 use crate::{intake, retry};
 use anyhow::Context as _;
 use lapin::options::ConfirmSelectOptions;
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// Woken at commit by [`enqueue`].
-pub const WAKE_CHANNEL: &str = "herald_relay";
+pub const WAKE_CHANNEL: &str = crate::store::RELAY_WAKE_CHANNEL;
 /// Publishes in flight at once (their confirms are awaited together).
 const CONCURRENCY: usize = 16;
 /// How often due rows are looked for without a wake-up.
@@ -34,17 +34,17 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait before a refused row is tried again.
 const MAX_DELAY: Duration = Duration::from_secs(300);
 
-/// Queues a CloudEvent for publishing once the caller's transaction commits.
-pub async fn enqueue(conn: &mut PgConnection, event_type: &str, data: Value) -> sqlx::Result<()> {
-    let id = Uuid::now_v7();
-    let body = intake::publisher::cloud_event("herald", event_type, &id.to_string(), data);
-    sqlx::query("INSERT INTO event_outbox (id, routing_key, body) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(event_type)
-        .bind(body)
-        .execute(&mut *conn)
-        .await?;
-    wake::notify(conn, WAKE_CHANNEL).await
+/// Queues a CloudEvent for publishing once the caller's transaction
+/// commits. Its webhooks come from the intake, which consumes it.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    event_type: &'static str,
+    data: Value,
+) -> sqlx::Result<()> {
+    let event = store::Announcement { event_type, data };
+    store::announce::publish_later(conn, &[event], chrono::Utc::now())
+        .await
+        .map(drop)
 }
 
 /// Publishes queued events until `cancel`.
@@ -122,12 +122,15 @@ impl Dispatch for Relay {
         let event_id = row.id.to_string();
         let published = tokio::time::timeout(
             PUBLISH_TIMEOUT,
-            intake::publisher::publish_body(
+            intake::publisher::publish_body_routed(
                 &channel,
                 &self.settings.broker,
                 &row.routing_key,
                 &event_id,
                 &row.body,
+                // Herald's queue must take what it consumes itself; an
+                // announcement may have no listener, and is then dropped.
+                !store::announce::LIFECYCLE_EVENTS.contains(&row.routing_key.as_str()),
             ),
         )
         .await

@@ -2,6 +2,7 @@
 
 use super::rate_limit;
 use crate::settings::RateLimit;
+use crate::store::announce::{EmailOutcome, announce};
 use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;
@@ -19,6 +20,9 @@ pub struct Claimed {
     /// Transient SMTP failures so far: the position in the retry schedule.
     pub retries_used: i32,
     pub event_time: chrono::DateTime<chrono::Utc>,
+    /// Why the email must not go out any more (its reset token expired, its
+    /// invite expired or is no longer pending), read with the claim.
+    pub expired: Option<String>,
     /// The recipient's limit was reached before this email took a slot:
     /// it is dropped unsent.
     #[sqlx(skip)]
@@ -51,7 +55,19 @@ pub async fn claim(
          WHERE o.id = due.id
          RETURNING o.id, o.template, o.recipient, o.locale, o.data, o.token_sealed, o.attempts,
                    o.retries_used, o.event_time,
-                   (o.counted_at IS NULL AND o.template = ANY($4)) AS uncounted",
+                   (o.counted_at IS NULL AND o.template = ANY($4)) AS uncounted,
+                   CASE o.template
+                     WHEN 'password_reset' THEN
+                       CASE WHEN (o.data->>'expires_at')::timestamptz <= now()
+                            THEN 'the reset token expired at ' || (o.data->>'expires_at') END
+                     WHEN 'invite' THEN coalesce(
+                       (SELECT CASE WHEN i.status <> 'pending' THEN 'the invite was ' || i.status
+                                    WHEN i.expires_at <= now()
+                                    THEN 'the invite expired at ' || i.expires_at END
+                        FROM invites i WHERE i.id = o.data->>'invite_id'),
+                       CASE WHEN NOT EXISTS (SELECT 1 FROM invites i WHERE i.id = o.data->>'invite_id')
+                            THEN 'the invite is gone' END)
+                   END AS expired",
     )
     .bind(limit)
     .bind(crate::store::pg_interval(lease))
@@ -62,20 +78,21 @@ pub async fn claim(
     rows.sort_by_key(|row| row.id);
     let uncounted: Vec<(Uuid, &str)> = rows
         .iter()
-        .filter(|row| row.uncounted)
+        // An email that will not go out takes no slot.
+        .filter(|row| row.uncounted && row.expired.is_none())
         .map(|row| (row.id, row.recipient.as_str()))
         .collect();
     let taken = rate_limit::take_slots(&mut tx, rate, &uncounted).await?;
     tx.commit().await?;
     for row in &mut rows {
-        row.over_limit = row.uncounted && !taken.contains(&row.id);
+        row.over_limit = row.uncounted && row.expired.is_none() && !taken.contains(&row.id);
     }
     Ok(rows)
 }
 
 /// Where a row goes after an attempt.
 pub enum Next {
-    /// Sent, failed or dropped: final. The sealed token is erased.
+    /// Sent, failed, dropped or expired: final. The sealed token is erased.
     Finish { status: &'static str },
     /// Try again after `delay`; `used_retry` moves along the schedule.
     Retry { delay: Duration, used_retry: bool },
@@ -87,6 +104,9 @@ pub struct Attempt {
     /// The SMTP reply or the error, bounded; never holds a token.
     pub detail: String,
 }
+
+/// A row the record moved on: pending still, or ended.
+type Moved = EmailOutcome;
 
 /// One attempt to record: the row, the attempt number its claim gave it,
 /// how the attempt went and where the row goes next.
@@ -103,6 +123,8 @@ pub struct Record {
 /// since (its lease lapsed), finished, or that is gone keeps what it has: a
 /// late worker never overwrites another worker's result. The attempt itself
 /// is kept while its row exists.
+/// Every row that ends announces it (`email.sent`, `email.failed`) in the
+/// same transaction.
 pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> {
     let mut ids = Vec::with_capacity(records.len());
     let (mut numbers, mut outcomes, mut codes, mut details) = (vec![], vec![], vec![], vec![]);
@@ -121,7 +143,8 @@ pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> 
         delays.push(delay);
         used.push(used_retry);
     }
-    let moved: Vec<Uuid> = sqlx::query_scalar(
+    let mut tx = pool.begin().await?;
+    let moved: Vec<Moved> = sqlx::query_as(
         "WITH r AS (
              SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::text[],
                                   $6::text[], $7::float8[], $8::bool[])
@@ -137,13 +160,16 @@ pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> 
                  last_error = CASE WHEN r.status = 'sent' THEN NULL ELSE r.detail END,
                  lease_until = NULL
              FROM r WHERE o.id = r.id AND o.attempts = r.attempt AND o.status = 'pending'
-             RETURNING o.id
+             RETURNING o.id, o.event_id, o.template, o.recipient, o.status, o.attempts,
+                       coalesce(r.code, (SELECT a.smtp_code FROM email_attempts a
+                                         WHERE a.outbox_id = o.id AND a.smtp_code IS NOT NULL
+                                         ORDER BY a.attempt DESC, a.id DESC LIMIT 1)) AS smtp_code
          ), kept AS (
              INSERT INTO email_attempts (outbox_id, attempt, outcome, smtp_code, detail)
              SELECT r.id, r.attempt, r.outcome, r.code, r.detail FROM r
              WHERE EXISTS (SELECT 1 FROM email_outbox WHERE id = r.id)
          )
-         SELECT id FROM moved",
+         SELECT * FROM moved",
     )
     .bind(&ids)
     .bind(&numbers)
@@ -153,9 +179,19 @@ pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> 
     .bind(&statuses)
     .bind(&delays)
     .bind(&used)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    for r in records.iter().filter(|r| !moved.contains(&r.id)) {
+    let ended: Vec<_> = moved
+        .iter()
+        .filter(|m| m.status != "pending")
+        .map(EmailOutcome::announcement)
+        .collect();
+    announce(&mut tx, &ended).await?;
+    tx.commit().await?;
+    for r in records
+        .iter()
+        .filter(|r| !moved.iter().any(|m| m.id == r.id))
+    {
         tracing::warn!(outbox.id = %r.id, attempt = r.attempt_no,
             "the email was taken over, finished or removed meanwhile; its state is left as it is");
         metrics::counter!("herald_records_abandoned_total", "reason" => "stale").increment(1);

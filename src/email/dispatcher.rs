@@ -93,6 +93,7 @@ impl EmailDispatcher {
             let counter = match &next {
                 Next::Finish { status: "sent" } => "sent",
                 Next::Finish { status: "dropped" } => "rate_limited",
+                Next::Finish { status: "expired" } => "expired",
                 Next::Finish { .. } => "failed",
                 Next::Retry { .. } => "retried",
             };
@@ -120,6 +121,10 @@ impl EmailDispatcher {
     }
 
     async fn attempt(&self, row: &Claimed) -> (Attempt, Next) {
+        // A link that no longer works is never sent, whatever held it back.
+        if let Some(why) = &row.expired {
+            return finish("expired", None, why.clone(), "expired");
+        }
         let place = Place::Email {
             row: row.id,
             recipient: &row.recipient,

@@ -107,7 +107,7 @@ impl Event {
             Event::PasswordReset(e) => e.apply(conn, meta, ctx).await,
             Event::UserCreated(e) => e.apply(conn, meta, ctx).await,
             Event::UserUpdated(_) => Ok(()),
-            Event::UserDeleted(e) => e.apply(conn).await,
+            Event::UserDeleted(e) => e.apply(conn, meta).await,
         }
     }
 }

@@ -1,3 +1,4 @@
+use super::Meta;
 use crate::domain::EmailAddress;
 use crate::domain::Id;
 use crate::error::HandleError;
@@ -19,7 +20,9 @@ pub struct UserDeleted {
 impl UserDeleted {
     /// The user's unused reset tokens stop working, matched by user id and,
     /// when given, by address (tokens minted from an email-only request).
-    pub async fn apply(&self, conn: &mut PgConnection) -> Result<(), HandleError> {
+    /// With an address, the user's erasure is queued: once nothing about
+    /// them is pending, every row holding their data goes (`store::erasure`).
+    pub async fn apply(&self, conn: &mut PgConnection, meta: &Meta<'_>) -> Result<(), HandleError> {
         sqlx::query(
             "UPDATE password_reset_tokens SET invalidated_at = now()
              WHERE used_at IS NULL AND invalidated_at IS NULL
@@ -27,8 +30,11 @@ impl UserDeleted {
         )
         .bind(self.id.as_str())
         .bind(self.email.as_ref().map(EmailAddress::as_str))
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+        if let Some(email) = &self.email {
+            crate::store::erasure::request(conn, &meta.envelope.id, &self.id, email).await?;
+        }
         Ok(())
     }
 }

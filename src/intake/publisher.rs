@@ -46,6 +46,19 @@ pub async fn publish_body(
     id: &str,
     body: &Value,
 ) -> anyhow::Result<()> {
+    publish_body_routed(channel, broker, event_type, id, body, true).await
+}
+
+/// As [`publish_body`]; without `mandatory`, an event no queue is bound for
+/// is dropped by the broker (an announcement nobody listens to).
+pub async fn publish_body_routed(
+    channel: &Channel,
+    broker: &Broker,
+    event_type: &str,
+    id: &str,
+    body: &Value,
+    mandatory: bool,
+) -> anyhow::Result<()> {
     let props = BasicProperties::default()
         .with_content_type("application/cloudevents+json".into())
         .with_message_id(id.into())
@@ -55,7 +68,7 @@ pub async fn publish_body(
             broker.exchange.as_str().into(),
             event_type.into(),
             BasicPublishOptions {
-                mandatory: true,
+                mandatory,
                 ..Default::default()
             },
             serde_json::to_vec(body)?.as_slice(),

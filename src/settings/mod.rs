@@ -122,6 +122,12 @@ pub struct Settings {
           value_name = "HERALD_WEBHOOK_CONCURRENCY", default_value = "32",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub webhook_concurrency: u16,
+
+    /// Finished rows (emails, deliveries, their attempts, spent tokens,
+    /// processed ids, ended invites) older than this are deleted.
+    #[arg(long, env = "HERALD_RETENTION", global = true, value_name = "HERALD_RETENTION",
+          default_value = "30d", value_parser = ttl)]
+    pub retention: Duration,
 }
 
 /// The shortest `HERALD_API_TOKEN` accepted.

@@ -1,19 +1,23 @@
 //! What the handlers write: the event-id dedupe, email outbox rows, and the
 //! key that seals a token while its email waits to be sent.
 
+pub mod announce;
 mod database;
 pub mod delivery_log;
 pub mod emails;
+pub mod erasure;
 pub mod held;
 pub mod key_check;
 mod outbox;
 mod processed;
 mod recordable;
 pub mod recorder;
+pub mod retention;
 pub mod runner;
 pub mod secret_key;
 pub mod wake;
 
+pub use announce::{Announcement, RELAY_WAKE_CHANNEL, WEBHOOK_WAKE_CHANNEL, announce};
 pub use database::{ADMIN_POOL, prepare_database};
 pub use outbox::{
     EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email, insert_emails,

@@ -1,4 +1,5 @@
 use super::SecretKey;
+use super::announce::{EmailOutcome, announce};
 use super::secret_key::Place;
 use crate::domain::{EmailAddress, EventId, Token};
 use chrono::{DateTime, Utc};
@@ -40,12 +41,14 @@ pub struct NewEmail<'a> {
 /// An email that will not be sent because its recipient is over the rate
 /// limit: kept as `dropped`, with its `rate_limited` attempt, so operators
 /// see it in `email_outbox` and `email_attempts`. It holds no token.
+/// `email.failed` (status `dropped`) is announced with it.
 pub async fn insert_dropped_email(
     conn: &mut PgConnection,
     email: NewEmail<'_>,
     detail: &str,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
+    let (event_id, template, recipient) = (email.event_id, email.template, email.recipient);
     insert_row(conn, id, email, None, Some(detail)).await?;
     sqlx::query(
         "INSERT INTO email_attempts (outbox_id, attempt, outcome, detail) VALUES ($1, 1, 'rate_limited', $2)",
@@ -54,6 +57,16 @@ pub async fn insert_dropped_email(
     .bind(detail)
     .execute(&mut *conn)
     .await?;
+    let outcome = EmailOutcome {
+        id,
+        event_id: event_id.as_str().to_owned(),
+        template: template.name().to_owned(),
+        recipient: recipient.as_str().to_owned(),
+        status: "dropped".into(),
+        attempts: 1,
+        smtp_code: None,
+    };
+    announce(conn, &[outcome.announcement()]).await?;
     Ok(id)
 }
 

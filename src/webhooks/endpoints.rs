@@ -188,16 +188,49 @@ pub async fn enable(pool: &PgPool, id: Uuid) -> Result<(), EndpointError> {
 }
 
 pub async fn disable(pool: &PgPool, id: Uuid, reason: &str) -> Result<(), EndpointError> {
+    let mut tx = pool.begin().await?;
+    if disable_in(&mut tx, id, reason).await? {
+        tx.commit().await?;
+        return Ok(());
+    }
+    // Unknown, or disabled already: only its reason changes.
     let done = sqlx::query(
-        "UPDATE webhook_endpoints
-         SET enabled = false, disabled_reason = $2, disabled_at = now(), updated_at = now()
-         WHERE id = $1",
+        "UPDATE webhook_endpoints SET disabled_reason = $2, updated_at = now() WHERE id = $1",
     )
     .bind(id)
     .bind(reason)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     found(done.rows_affected(), id)
+}
+
+/// Disables an enabled endpoint in the caller's transaction and announces
+/// `webhook.endpoint.disabled` with it; false (nothing changed) when it is
+/// unknown or disabled already.
+pub async fn disable_in(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    reason: &str,
+) -> sqlx::Result<bool> {
+    let disabled = sqlx::query(
+        "UPDATE webhook_endpoints
+         SET enabled = false, disabled_reason = $2, disabled_at = now(), updated_at = now()
+         WHERE id = $1 AND enabled",
+    )
+    .bind(id)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    if disabled.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let disabled = crate::store::Announcement {
+        event_type: "webhook.endpoint.disabled",
+        data: serde_json::json!({"id": id, "reason": reason, "disabled_at": chrono::Utc::now()}),
+    };
+    crate::store::announce(conn, &[disabled]).await?;
+    Ok(true)
 }
 
 /// Puts failed deliveries back in the queue (same `webhook-id`, a fresh

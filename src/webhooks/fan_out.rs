@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// The channel the dispatcher listens on; PostgreSQL delivers the
 /// notification at commit, so it never wakes a dispatcher for rows it cannot see.
-pub const WAKE_CHANNEL: &str = "herald_webhooks";
+pub const WAKE_CHANNEL: &str = crate::store::WEBHOOK_WAKE_CHANNEL;
 
 const INVITE_EVENTS: [&str; 4] = [
     "invite.created",

@@ -150,6 +150,14 @@ async fn every_processed_event_reaches_subscribed_endpoints_once_signed_and_with
     app.publish("invite.resent", json!({"id": "inv_w", "token": given[2]}))
         .await;
     app.wait_processed(3).await;
+    // Accepted only once both invite emails are out: an invite accepted
+    // first would end its unsent emails `expired`.
+    wait_until("both invite emails sent", || async {
+        app.count("SELECT count(*) FROM email_outbox WHERE template = 'invite' AND status = 'sent'")
+            .await
+            == 2
+    })
+    .await;
     app.publish("invite.accepted", json!({"id": "inv_w"})).await;
     app.publish(
         "user.password_reset",

@@ -237,15 +237,7 @@ impl Records {
 
 async fn disable(conn: &mut sqlx::PgConnection, endpoint: Uuid, reason: &str) -> sqlx::Result<()> {
     tracing::warn!(endpoint.id = %endpoint, reason, "disabling webhook endpoint");
-    sqlx::query(
-        "UPDATE webhook_endpoints
-         SET enabled = false, disabled_reason = $2, disabled_at = now(), updated_at = now()
-         WHERE id = $1 AND enabled",
-    )
-    .bind(endpoint)
-    .bind(reason)
-    .execute(conn)
-    .await?;
+    crate::webhooks::endpoints::disable_in(conn, endpoint, reason).await?;
     Ok(())
 }
 

@@ -113,13 +113,20 @@ impl Stack {
             .unwrap()
     }
 
-    /// Publishes the seeds, waits until they are processed, then publishes
-    /// the stream (the workers already running take it as it comes).
+    /// Publishes the seeds, waits until they are processed and their emails
+    /// sent (an invite accepted before its email went out ends `expired`),
+    /// then publishes the stream (the workers already running take it as it
+    /// comes).
     pub async fn publish(&self, stream: &Stream) {
         self.publish_all(&stream.seeds).await;
         let seeds = stream.seeds.len() as i64;
-        self.wait("the seed invites processed", || async {
+        self.wait("the seed invites processed and mailed", || async {
             self.app.processed().await >= seeds
+                && self
+                    .app
+                    .count("SELECT count(*) FROM email_outbox WHERE status = 'sent'")
+                    .await
+                    >= seeds
         })
         .await;
         self.publish_all(&stream.events).await;

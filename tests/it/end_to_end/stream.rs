@@ -56,7 +56,10 @@ pub fn mixed(tens: usize) -> (Stream, Expected) {
         events.push((i + 6, "user.created", user));
         let update = json!({"id": format!("usr-{i}"), "first_name": "Grace"});
         events.push((i + 7, "user.updated", update));
-        let delete = json!({"id": format!("usr-d-{i}"), "email": format!("d{i}@example.test")});
+        // Without an email: with one, the user's erasure would delete the
+        // event's delivery rows once delivered, which the verdict counts
+        // (erasure has its own test, `erasure::`).
+        let delete = json!({"id": format!("usr-d-{i}")});
         events.push((i + 8, "user.deleted", delete));
     }
     events.sort_by_key(|(i, _, _)| *i);

@@ -1,0 +1,165 @@
+//! Events Herald announces about its own work (`email.sent`, `email.failed`,
+//! `webhook.endpoint.disabled`, `invite.accepted`), written in the caller's
+//! transaction, beside the outcome they announce: an `event_outbox` row the
+//! relay publishes to the exchange (routing key = the type), and one
+//! webhook delivery per enabled endpoint that names the type in its list.
+//! Endpoints subscribed to every type do not get them: they hear about the
+//! events Herald consumes, not about Herald's own bookkeeping.
+
+use super::wake;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The relay listens here; PostgreSQL delivers the notification at commit.
+pub const RELAY_WAKE_CHANNEL: &str = "herald_relay";
+/// The webhook dispatcher listens here.
+pub const WEBHOOK_WAKE_CHANNEL: &str = "herald_webhooks";
+/// Herald's announcements about its own work. No queue of Herald's is
+/// bound to them, and one nobody listens to is dropped by the broker.
+pub const LIFECYCLE_EVENTS: [&str; 3] = ["email.sent", "email.failed", "webhook.endpoint.disabled"];
+/// The CloudEvents `source` of every event Herald publishes itself.
+const SOURCE: &str = "herald";
+
+/// One event to announce. `data` never holds a token or secret.
+pub struct Announcement {
+    pub event_type: &'static str,
+    pub data: Value,
+}
+
+/// Queues `announcements` for the relay and the subscribed endpoints, in
+/// the caller's transaction, and wakes both at commit.
+pub async fn announce(conn: &mut PgConnection, announcements: &[Announcement]) -> sqlx::Result<()> {
+    if announcements.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let ids = publish_later(conn, announcements, now).await?;
+    fan_out(conn, announcements, &ids, now).await
+}
+
+/// Queues `announcements` for the relay only: for the events Herald also
+/// consumes (`invite.accepted`), whose webhooks the intake fans out.
+/// Returns the events' ids.
+pub async fn publish_later(
+    conn: &mut PgConnection,
+    announcements: &[Announcement],
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = announcements.iter().map(|_| Uuid::now_v7()).collect();
+    let types: Vec<&str> = announcements.iter().map(|a| a.event_type).collect();
+    let bodies: Vec<Value> = announcements
+        .iter()
+        .zip(&ids)
+        .map(|(a, id)| {
+            json!({
+                "specversion": "1.0",
+                "id": id.to_string(),
+                "source": SOURCE,
+                "type": a.event_type,
+                "time": now.to_rfc3339(),
+                "datacontenttype": "application/json",
+                "data": a.data,
+            })
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO event_outbox (id, routing_key, body)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])",
+    )
+    .bind(&ids)
+    .bind(&types)
+    .bind(&bodies)
+    .execute(&mut *conn)
+    .await?;
+    wake::notify(conn, RELAY_WAKE_CHANNEL).await?;
+    Ok(ids)
+}
+
+/// One webhook delivery per enabled endpoint naming the type.
+async fn fan_out(
+    conn: &mut PgConnection,
+    announcements: &[Announcement],
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let types: Vec<&str> = announcements.iter().map(|a| a.event_type).collect();
+    // KEY SHARE, as the event fan-out does: an endpoint removed meanwhile
+    // is skipped instead of failing the outcome's transaction.
+    let endpoints: Vec<(Uuid, Vec<String>)> = sqlx::query_as(
+        "SELECT id, event_types FROM webhook_endpoints
+         WHERE enabled AND event_types && $1::text[] FOR KEY SHARE",
+    )
+    .bind(&types)
+    .fetch_all(&mut *conn)
+    .await?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (mut rows, mut endpoint_ids, mut event_ids, mut row_types, mut row_bodies) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for (announcement, id) in announcements.iter().zip(ids) {
+        let body = json!({"type": announcement.event_type, "timestamp": timestamp,
+                          "data": announcement.data})
+        .to_string();
+        for (endpoint, subscribed) in &endpoints {
+            if subscribed.iter().any(|t| t == announcement.event_type) {
+                rows.push(Uuid::now_v7());
+                endpoint_ids.push(*endpoint);
+                event_ids.push(id.to_string());
+                row_types.push(announcement.event_type);
+                row_bodies.push(body.clone());
+            }
+        }
+    }
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, body)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind(&rows)
+    .bind(&endpoint_ids)
+    .bind(&event_ids)
+    .bind(&row_types)
+    .bind(&row_bodies)
+    .execute(&mut *conn)
+    .await?;
+    wake::notify(conn, WEBHOOK_WAKE_CHANNEL).await
+}
+
+/// An email's final state, as `email.sent` or `email.failed` tell it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct EmailOutcome {
+    pub id: Uuid,
+    pub event_id: String,
+    pub template: String,
+    pub recipient: String,
+    /// `sent`, `failed`, `dropped` or `expired`.
+    pub status: String,
+    pub attempts: i32,
+    /// The last SMTP code the server gave for it, if any.
+    pub smtp_code: Option<i32>,
+}
+
+impl EmailOutcome {
+    pub fn announcement(&self) -> Announcement {
+        let event_type = if self.status == "sent" {
+            "email.sent"
+        } else {
+            "email.failed"
+        };
+        Announcement {
+            event_type,
+            data: json!({
+                "id": self.id,
+                "event_id": self.event_id,
+                "template": self.template,
+                "recipient": self.recipient,
+                "status": self.status,
+                "attempts": self.attempts,
+                "smtp_code": self.smtp_code,
+            }),
+        }
+    }
+}
