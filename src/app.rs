@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 /// never for the worker's connections.
 const HTTP_POOL: u32 = 4;
 
-/// Connections for the dispatchers: each send in flight records on one when
-/// it ends, and the claims and the three dispatchers' listeners (email, webhooks, relay)
-/// need theirs.
+/// Connections for the dispatchers: the three listeners (email, webhooks,
+/// relay), their claims, the two batched recorders and the retention job,
+/// plus a few for the rows a send reads (an email's invite, say) as the
+/// sends in flight grow. No send holds one while it waits on its peer.
 fn dispatch_pool_size(settings: &Settings) -> u32 {
-    4 + (u32::from(settings.email_concurrency) + u32::from(settings.webhook_concurrency)) / 4
+    8 + (u32::from(settings.email_concurrency) + u32::from(settings.webhook_concurrency)) / 16
 }
 
 /// Creates the database if it does not exist yet, then applies pending
@@ -102,7 +103,7 @@ pub async fn run_with_listener(
     };
     tracing::info!("database ready");
     // Intake, dispatch and HTTP each wait on their own connections.
-    let pool = store::pool(&settings.database.url, dispatch_pool_size(&settings))?;
+    let pool = store::dispatch_pool(&settings.database.url, dispatch_pool_size(&settings))?;
     let http_pool = store::pool(&settings.database.url, HTTP_POOL)?;
     let broker = intake::BrokerStatus::default();
     // Each component runs until `cancel`; the first to fail stops the others.

@@ -45,6 +45,22 @@ pub fn pool(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
         .connect_lazy_with(options))
 }
 
+/// The dispatchers' pool: their claims, records and the relay's deletions
+/// commit without waiting for the WAL flush (`synchronous_commit = off`).
+/// A PostgreSQL crash can then forget the last fraction of a second of them:
+/// a lease or a record lost that way makes the row due again, so it is sent
+/// once more (at least once, as after a worker's crash), never lost. Intake
+/// and the HTTP API, whose commits are acknowledged to others, keep
+/// durable commits.
+pub fn dispatch_pool(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
+    let options =
+        PgConnectOptions::from_str(database_url)?.options([("synchronous_commit", "off")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options))
+}
+
 /// A pool on a database that must already exist: admin commands never
 /// create one, so a mistyped `DATABASE_URL` fails instead of making a new,
 /// empty database. Only `herald migrate` and `herald run` create and migrate.
