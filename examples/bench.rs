@@ -32,7 +32,7 @@ const DEFAULT_EVENTS: usize = 20_000;
 /// paced run stays near 20 s.
 const PACED_EVENTS: usize = 2_000;
 /// Backlogs drained by `--scaling`.
-const SCALING: [usize; 3] = [2_000, 10_000, 50_000];
+const SCALING: [usize; 3] = [2_000, 20_000, 100_000];
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).peekable();

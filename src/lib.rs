@@ -9,10 +9,10 @@
 //! AMQP delivery ─► events::Envelope ─► events::Event ──rejected──► intake::dead_letter, ack
 //!                                           │
 //!       intake::window, one transaction a window, a fixed number of statements:
-//!       store::record_events (the ids) → events::apply_run (invites, then emails,
-//!       one statement each) → webhooks::fan_out_all (delivery rows) → one NOTIFY
-//!       → commit → ack. Kinds that are not plain inserts (resends, resets,
-//!       acceptance, deletion) apply alone between runs, in order.
+//!       store::record_events (the ids) → events::apply_run (invites, resets' limit
+//!       and tokens, then emails, a statement each) → webhooks::fan_out_all (delivery
+//!       rows) → one NOTIFY → commit → ack. Resends, acceptance and deletion apply
+//!       alone between runs, in order.
 //!       intake::batch: an event refused, the window again with a savepoint an
 //!       event, so that one alone rolls back and is dead-lettered.
 //!

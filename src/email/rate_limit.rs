@@ -3,7 +3,7 @@
 //! taken under a per-recipient advisory lock so two replicas cannot both
 //! take the last slot.
 //!
-//! A reset takes its slot at intake ([`within_limit`], in the event's
+//! A reset takes its slot at intake ([`within_limits`], in the event's
 //! transaction): over the limit it must change nothing, or whoever can
 //! trigger resets for an address could keep invalidating its owner's
 //! emailed tokens. An invite takes its slot when it is first claimed
@@ -15,53 +15,44 @@ use sqlx::PgConnection;
 use std::collections::HashSet;
 use uuid::Uuid;
 
-async fn lock(conn: &mut PgConnection, recipient: &str) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('herald-rate:' || lower($1)))")
-        .bind(recipient)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-async fn used(
+/// In the intake transaction, for a run of resets to distinct recipients:
+/// those (lower-cased) within the limit, under their locks (held until the
+/// transaction commits). Two statements whatever the number of recipients.
+/// The caller writes their emails `counted`.
+pub async fn within_limits(
     conn: &mut PgConnection,
     limit: RateLimit,
-    recipient: &str,
-    except: Uuid,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM email_outbox
-         WHERE lower(recipient) = lower($1) AND template = ANY($2) AND counted_at > now() - $3::interval AND id <> $4",
+    recipients: &[&str],
+) -> sqlx::Result<HashSet<String>> {
+    let lower: Vec<String> = recipients.iter().map(|r| r.to_lowercase()).collect();
+    if limit.max == 0 || recipients.is_empty() {
+        return Ok(lower.into_iter().collect());
+    }
+    lock_all(conn, recipients).await?;
+    let over: Vec<String> = sqlx::query_scalar(
+        "SELECT lower(recipient) FROM email_outbox
+         WHERE lower(recipient) = ANY($1) AND template = ANY($2) AND counted_at > now() - $3::interval
+         GROUP BY 1 HAVING count(*) >= $4",
     )
-    .bind(recipient)
+    .bind(&lower)
     .bind(&LIMITED[..])
     .bind(crate::store::pg_interval(limit.per))
-    .bind(except)
-    .fetch_one(conn)
-    .await
+    .bind(i64::from(limit.max))
+    .fetch_all(conn)
+    .await?;
+    Ok(lower.into_iter().filter(|r| !over.contains(r)).collect())
 }
 
-/// In the intake transaction (the lock is held until it commits): whether
-/// one more email to `recipient` is within the limit. The caller marks the
-/// row it then writes with [`counted_now`].
-pub async fn within_limit(
-    conn: &mut PgConnection,
-    limit: RateLimit,
-    recipient: &str,
-) -> sqlx::Result<bool> {
-    if limit.max == 0 {
-        return Ok(true);
-    }
-    lock(conn, recipient).await?;
-    Ok(used(conn, limit, recipient, Uuid::nil()).await? < i64::from(limit.max))
-}
-
-/// The outbox row has taken its slot (so its send does not count it again).
-pub async fn counted_now(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("UPDATE email_outbox SET counted_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
+/// The recipients' locks, in a fixed order so that two holders of several
+/// never wait on each other.
+async fn lock_all(conn: &mut PgConnection, recipients: &[&str]) -> sqlx::Result<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('herald-rate:' || r))
+         FROM (SELECT DISTINCT lower(r) AS r FROM unnest($1::text[]) AS u(r) ORDER BY 1) AS locks",
+    )
+    .bind(recipients)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -94,14 +85,7 @@ pub async fn take_slots(
     if limit.max == 0 {
         return Ok(ids.into_iter().collect());
     }
-    // In a fixed order, so that two claims never wait on each other.
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtext('herald-rate:' || r))
-         FROM (SELECT DISTINCT lower(r) AS r FROM unnest($1::text[]) AS u(r) ORDER BY 1) AS locks",
-    )
-    .bind(&recipients)
-    .execute(&mut *conn)
-    .await?;
+    lock_all(conn, &recipients).await?;
     let taken: Vec<Uuid> = sqlx::query_scalar(
         "WITH claimed AS (
              SELECT id, lower(r) AS r, n FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS c(id, r, n)),

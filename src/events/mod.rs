@@ -162,6 +162,7 @@ impl<'a> Meta<'a> {
             locale,
             data,
             token,
+            counted: false,
         }
     }
 }

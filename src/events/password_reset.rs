@@ -2,7 +2,7 @@ use super::{Context, Meta, parse_data};
 use crate::domain::{EmailAddress, ExpiresAt, Id, Locale, Name, Token};
 use crate::email::rate_limit;
 use crate::error::{HandleError, Rejection};
-use crate::store::{EmailTemplate, insert_dropped_email, insert_email};
+use crate::store::{EmailTemplate, NewEmail, insert_dropped_email, insert_email};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -116,62 +116,59 @@ impl UserReset {
     /// Over the per-recipient email limit it changes nothing: the tokens
     /// already emailed keep working, and the request is kept as a dropped
     /// email, so whoever can trigger resets for an address cannot lock its
-    /// owner out.
+    /// owner out. (A run of resets does the same set-based: `apply_run`.)
     async fn apply(
         &self,
         conn: &mut PgConnection,
         meta: &Meta<'_>,
         ctx: &Context,
     ) -> Result<(), HandleError> {
-        let limit = ctx.email_rate_limit;
-        if !rate_limit::within_limit(conn, limit, self.email.as_str()).await? {
-            let detail = rate_limit::over_limit(limit, EmailTemplate::PasswordReset.name());
-            let email = meta.email(
-                EmailTemplate::PasswordReset,
-                &self.email,
-                self.locale.as_ref().map(Locale::as_str),
-                self.email_data(None, None),
-                None,
-            );
-            insert_dropped_email(conn, email, &detail).await?;
-            metrics::counter!("herald_emails_total", "outcome" => "rate_limited").increment(1);
-            tracing::warn!(event.id = %meta.envelope.id.as_str(), "{detail}: the reset changes nothing");
-            return Ok(());
+        let recipient = self.email.as_str();
+        if rate_limit::within_limits(conn, ctx.email_rate_limit, &[recipient])
+            .await?
+            .is_empty()
+        {
+            return self.over_limit(conn, meta, ctx).await;
         }
-        sqlx::query(
-            "UPDATE password_reset_tokens SET invalidated_at = now()
-             WHERE lower(email) = lower($1) AND used_at IS NULL AND invalidated_at IS NULL",
-        )
-        .bind(self.email.as_str())
-        .execute(&mut *conn)
-        .await?;
-        let token = self.token.clone().unwrap_or_else(Token::mint);
-        let expires_at = self
-            .expires_at
-            .map_or_else(|| Utc::now() + ctx.reset_ttl, ExpiresAt::at);
-        let user_id = self.user_id.as_ref().map(Id::as_str);
-        sqlx::query(
-            "INSERT INTO password_reset_tokens (id, email, user_id, token_hash, expires_at, event_id)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(Uuid::now_v7())
-        .bind(self.email.as_str())
-        .bind(user_id)
-        .bind(token.hash().as_bytes())
-        .bind(expires_at)
-        .bind(meta.envelope.id.as_str())
-        .execute(&mut *conn)
-        .await?;
+        invalidate(conn, &[recipient]).await?;
+        let row = self.row(meta, ctx);
+        insert_tokens(conn, std::slice::from_ref(&row)).await?;
+        insert_email(conn, &ctx.key, row.email()).await?;
+        Ok(())
+    }
+
+    /// Kept as a dropped email with why; nothing else changes.
+    pub(super) async fn over_limit(
+        &self,
+        conn: &mut PgConnection,
+        meta: &Meta<'_>,
+        ctx: &Context,
+    ) -> Result<(), HandleError> {
+        let limit = ctx.email_rate_limit;
+        let detail = rate_limit::over_limit(limit, EmailTemplate::PasswordReset.name());
         let email = meta.email(
             EmailTemplate::PasswordReset,
             &self.email,
             self.locale.as_ref().map(Locale::as_str),
-            self.email_data(user_id, Some(expires_at)),
-            Some(&token),
+            self.email_data(None, None),
+            None,
         );
-        let id = insert_email(conn, &ctx.key, email).await?;
-        rate_limit::counted_now(conn, id).await?;
+        insert_dropped_email(conn, email, &detail).await?;
+        metrics::counter!("herald_emails_total", "outcome" => "rate_limited").increment(1);
+        tracing::warn!(event.id = %meta.envelope.id.as_str(), "{detail}: the reset changes nothing");
         Ok(())
+    }
+
+    /// Its token row: minted unless given, with its expiry.
+    pub(super) fn row<'a>(&'a self, meta: &'a Meta<'a>, ctx: &Context) -> ResetRow<'a> {
+        ResetRow {
+            reset: self,
+            meta,
+            token: self.token.clone().unwrap_or_else(Token::mint),
+            expires_at: self
+                .expires_at
+                .map_or_else(|| Utc::now() + ctx.reset_ttl, ExpiresAt::at),
+        }
     }
 
     /// What the template needs, without the token.
@@ -184,4 +181,78 @@ impl UserReset {
             "expires_at": expires_at,
         })
     }
+}
+
+/// A reset token about to be recorded, with what its email needs.
+pub(super) struct ResetRow<'a> {
+    reset: &'a UserReset,
+    meta: &'a Meta<'a>,
+    token: Token,
+    expires_at: DateTime<Utc>,
+}
+
+impl ResetRow<'_> {
+    pub fn address(&self) -> &str {
+        self.reset.email.as_str()
+    }
+
+    /// Its email, written with its slot of the limit taken.
+    pub fn email(&self) -> NewEmail<'_> {
+        let r = self.reset;
+        let user_id = r.user_id.as_ref().map(Id::as_str);
+        let mut email = self.meta.email(
+            EmailTemplate::PasswordReset,
+            &r.email,
+            r.locale.as_ref().map(Locale::as_str),
+            r.email_data(user_id, Some(self.expires_at)),
+            Some(&self.token),
+        );
+        email.counted = true;
+        email
+    }
+}
+
+/// Earlier unused tokens of these addresses stop working.
+pub(super) async fn invalidate(conn: &mut PgConnection, emails: &[&str]) -> sqlx::Result<()> {
+    let lower: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
+    sqlx::query(
+        "UPDATE password_reset_tokens SET invalidated_at = now()
+         WHERE lower(email) = ANY($1) AND used_at IS NULL AND invalidated_at IS NULL",
+    )
+    .bind(&lower)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The tokens' rows (their hashes only), in one statement.
+pub(super) async fn insert_tokens(
+    conn: &mut PgConnection,
+    rows: &[ResetRow<'_>],
+) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    let emails: Vec<&str> = rows.iter().map(|r| r.reset.email.as_str()).collect();
+    let users: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.reset.user_id.as_ref().map(Id::as_str))
+        .collect();
+    let hashes: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| r.token.hash().as_bytes().to_vec())
+        .collect();
+    let expiries: Vec<DateTime<Utc>> = rows.iter().map(|r| r.expires_at).collect();
+    let events: Vec<&str> = rows.iter().map(|r| r.meta.envelope.id.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO password_reset_tokens (id, email, user_id, token_hash, expires_at, event_id)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[], $6::text[])",
+    )
+    .bind(&ids)
+    .bind(&emails)
+    .bind(&users)
+    .bind(&hashes)
+    .bind(&expiries)
+    .bind(&events)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -1,11 +1,13 @@
 //! A run of events applied set-based: one statement per table for the whole
-//! run, whatever its length. Only the kinds whose effects are plain inserts
-//! (`invite.created`, `user.created`, and the kinds forwarded by webhook
-//! only) run this way; the others are applied one at a time between runs,
+//! run, whatever its length. The kinds whose effects are inserts and
+//! set-wide updates (`invite.created`, resets, `user.created`, and the kinds
+//! forwarded by webhook only) run this way; the others are applied one at a time between runs,
 //! so the order of a window's events is kept.
 
 use super::invite_created::{InviteRow, insert_all};
+use super::password_reset::{ResetRow, UserReset, insert_tokens, invalidate};
 use super::{Context, Event, Meta, PasswordReset};
+use crate::email::rate_limit;
 use crate::error::HandleError;
 use crate::store::insert_emails;
 use serde_json::{Map, Value};
@@ -29,24 +31,30 @@ impl Event {
             Event::InviteCreated(_)
                 | Event::UserCreated(_)
                 | Event::UserUpdated(_)
-                | Event::PasswordReset(PasswordReset::OtherActor(_))
+                | Event::PasswordReset(_)
         )
     }
 
-    /// The invite id a run must not hold twice (the second one is a resend
-    /// of the first, so it waits for the next run).
-    pub fn created_invite(&self) -> Option<&str> {
+    /// What a run must not hold twice, so that the second waits for the
+    /// next run and sees the first: an invite id (the second `invite.created`
+    /// is a resend), a reset's address (the second invalidates the first's
+    /// token and counts against the same limit).
+    pub fn run_key(&self) -> Option<String> {
         match self {
-            Event::InviteCreated(e) => Some(e.id.as_str()),
+            Event::InviteCreated(e) => Some(format!("invite:{}", e.id.as_str())),
+            Event::PasswordReset(PasswordReset::User(r)) => {
+                Some(format!("reset:{}", r.email.as_str().to_lowercase()))
+            }
             _ => None,
         }
     }
 }
 
 /// Applies a run of set-based events (see [`Event::runs_set_based`]), each
-/// already recorded as new, with a created invite at most once: one
-/// statement for the invites, one for the emails. Returns how each is
-/// forwarded, in order.
+/// already recorded as new, none sharing a [`Event::run_key`]: one
+/// statement for the invites, two for the resets' limit, one to invalidate
+/// older reset tokens, one for the new ones, one for the emails. Returns
+/// how each is forwarded, in order.
 pub async fn apply_run(
     conn: &mut PgConnection,
     ctx: &Context,
@@ -65,7 +73,29 @@ pub async fn apply_run(
     } else {
         insert_all(conn, &rows).await?
     };
-    let mut emails = Vec::new();
+    let resets: Vec<(&Meta<'_>, &UserReset)> = run
+        .iter()
+        .filter_map(|(meta, event)| match event {
+            Event::PasswordReset(PasswordReset::User(r)) => Some((meta, r)),
+            _ => None,
+        })
+        .collect();
+    let recipients: Vec<&str> = resets.iter().map(|(_, r)| r.email.as_str()).collect();
+    let within = rate_limit::within_limits(conn, ctx.email_rate_limit, &recipients).await?;
+    let mut reset_rows = Vec::with_capacity(resets.len());
+    for (meta, reset) in resets {
+        if within.contains(&reset.email.as_str().to_lowercase()) {
+            reset_rows.push(reset.row(meta, ctx));
+        } else {
+            reset.over_limit(conn, meta, ctx).await?;
+        }
+    }
+    if !reset_rows.is_empty() {
+        let addresses: Vec<&str> = reset_rows.iter().map(ResetRow::address).collect();
+        invalidate(conn, &addresses).await?;
+        insert_tokens(conn, &reset_rows).await?;
+    }
+    let mut emails: Vec<_> = reset_rows.iter().map(ResetRow::email).collect();
     let mut forwards: Vec<Forward> = run.iter().map(|_| Forward::Built(None)).collect();
     let mut held = Vec::new();
     for (&i, row) in at.iter().zip(&rows) {

@@ -42,9 +42,9 @@ pub(super) async fn apply_set(
         }
         let meta = Meta::of(envelope);
         if event.runs_set_based() {
-            let again = event.created_invite().is_some_and(|id| {
+            let again = event.run_key().is_some_and(|key| {
                 run.iter()
-                    .any(|(_, held)| held.created_invite() == Some(id))
+                    .any(|(_, held)| held.run_key() == Some(key.clone()))
             });
             if again {
                 flush(&mut tx, ctx, &mut run, &subscribers).await?;

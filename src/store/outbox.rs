@@ -36,6 +36,9 @@ pub struct NewEmail<'a> {
     pub locale: Option<&'a str>,
     pub data: serde_json::Value,
     pub token: Option<&'a Token>,
+    /// Takes its slot of the recipient's limit as it is written (a reset,
+    /// whose intake checked the limit); otherwise when first claimed.
+    pub counted: bool,
 }
 
 /// An email that will not be sent because its recipient is over the rate
@@ -77,15 +80,8 @@ pub async fn insert_email(
     key: &SecretKey,
     email: NewEmail<'_>,
 ) -> sqlx::Result<Uuid> {
-    let id = Uuid::now_v7();
-    let place = Place::Email {
-        row: id,
-        recipient: email.recipient.as_str(),
-        template: email.template.name(),
-    };
-    let sealed = email.token.map(|t| key.seal_token(t, &place));
-    insert_row(conn, id, email, sealed, None).await?;
-    Ok(id)
+    let ids = insert_emails(conn, key, vec![email]).await?;
+    Ok(ids[0])
 }
 
 /// Many emails to send in one statement, each token sealed to its row; the
@@ -105,7 +101,8 @@ pub async fn insert_emails(
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    let (mut recipients, mut locales, mut data, mut sealed) = (
+    let (mut recipients, mut locales, mut data, mut sealed, mut counted) = (
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -126,11 +123,14 @@ pub async fn insert_emails(
         recipients.push(email.recipient.as_str());
         locales.push(email.locale);
         data.push(email.data);
+        counted.push(email.counted);
     }
     sqlx::query(
-        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data, token_sealed)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
-                              $6::text[], $7::jsonb[], $8::bytea[])",
+        "INSERT INTO email_outbox (id, event_id, event_time, template, recipient, locale, data,
+                                   token_sealed, counted_at)
+         SELECT id, ev, t, tpl, r, l, d, s, CASE WHEN c THEN now() END
+         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
+                     $6::text[], $7::jsonb[], $8::bytea[], $9::bool[]) AS e(id, ev, t, tpl, r, l, d, s, c)",
     )
     .bind(&ids)
     .bind(&events)
@@ -140,6 +140,7 @@ pub async fn insert_emails(
     .bind(&locales)
     .bind(&data)
     .bind(&sealed)
+    .bind(&counted)
     .execute(&mut *conn)
     .await?;
     Ok(ids)
