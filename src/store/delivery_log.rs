@@ -71,6 +71,9 @@ pub struct DeliveryLog {
 
 /// Everything the event caused; `None` when Herald never processed it.
 pub async fn for_event(pool: &PgPool, id: &str) -> sqlx::Result<Option<DeliveryLog>> {
+    if !super::matchable(id) {
+        return Ok(None);
+    }
     let event: Option<Event> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_EVENT} WHERE p.event_id = $1"
     )))
@@ -129,6 +132,10 @@ pub struct EventFilter {
 
 /// A page of processed events, newest first, and how many match in all.
 pub async fn events(pool: &PgPool, filter: &EventFilter) -> sqlx::Result<(Vec<Event>, i64)> {
+    let given = [&filter.email, &filter.event_type];
+    if !given.iter().copied().flatten().all(|v| super::matchable(v)) {
+        return Ok((Vec::new(), 0));
+    }
     const WHERE: &str = "WHERE ($2::text IS NULL OR p.event_type = $2)
           AND ($1::text IS NULL OR p.event_id IN (
               SELECT event_id FROM email_outbox WHERE lower(recipient) = lower($1)

@@ -75,6 +75,10 @@ pub struct Filter {
 
 /// A page of emails, newest first, and how many match in all.
 pub async fn list(pool: &PgPool, filter: &Filter) -> sqlx::Result<(Vec<Email>, i64)> {
+    let given = [&filter.recipient, &filter.status, &filter.template];
+    if !given.iter().copied().flatten().all(|v| super::matchable(v)) {
+        return Ok((Vec::new(), 0));
+    }
     const WHERE: &str = "WHERE ($1::text IS NULL OR lower(recipient) = lower($1))
           AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR template = $3)";
     let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(

@@ -35,6 +35,13 @@ use std::time::Duration;
 /// them, so replicas starting together apply each migration once.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// Whether a text from a caller can equal a stored one: PostgreSQL's text
+/// holds no NUL, and refuses a parameter holding one, so a lookup for such a
+/// text finds nothing without asking.
+pub fn matchable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
 /// A pool of at most `max` connections that fails fast when PostgreSQL is
 /// unreachable, so the caller can decide to wait and retry instead of hanging.
 pub fn pool(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
