@@ -11,6 +11,7 @@ use crate::events::{self, Context, Event, Forward, Meta, Outcome};
 use crate::store;
 use crate::webhooks::{self, Subscribers};
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashSet;
 
 pub(super) async fn apply_set(
     pool: &PgPool,
@@ -27,6 +28,9 @@ pub(super) async fn apply_set(
     let subscribers = Subscribers::load(&mut tx).await.map_err(refused)?;
     let mut outcomes = Vec::with_capacity(items.len());
     let mut run: Vec<(Meta<'_>, &Event)> = Vec::new();
+    // The run's keys (`Event::run_key`), so a repeat is found without
+    // rebuilding every key of the run for each event.
+    let mut keys = HashSet::new();
     for item in items {
         let (envelope, event) = match item {
             Ok(parsed) => parsed,
@@ -42,16 +46,16 @@ pub(super) async fn apply_set(
         }
         let meta = Meta::of(envelope);
         if event.runs_set_based() {
-            let again = event.run_key().is_some_and(|key| {
-                run.iter()
-                    .any(|(_, held)| held.run_key() == Some(key.clone()))
-            });
-            if again {
+            let key = event.run_key();
+            if key.as_ref().is_some_and(|key| keys.contains(key)) {
                 flush(&mut tx, ctx, &mut run, &subscribers).await?;
+                keys.clear();
             }
+            keys.extend(key);
             run.push((meta, event));
         } else {
             flush(&mut tx, ctx, &mut run, &subscribers).await?;
+            keys.clear();
             event.apply(&mut tx, &meta, ctx).await.map_err(handled)?;
             webhooks::fan_out(&mut tx, &meta, &subscribers)
                 .await
