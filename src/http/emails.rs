@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, Json, Query};
+use super::paging::paging;
 use crate::ops::resend::{self, ResendError};
 use crate::store::emails::{self, Email, EmailWithAttempts};
 use axum::extract::{Path, State};
@@ -59,23 +60,6 @@ pub struct EmailList {
 #[derive(Serialize, ToSchema)]
 pub struct EmailBody {
     pub email: Email,
-}
-
-/// `limit` and `offset` as the list routes take them.
-pub(super) fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
-    let limit = limit.unwrap_or(20);
-    let offset = offset.unwrap_or(0);
-    if !(1..=super::MAX_LIMIT).contains(&limit) || offset < 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!(
-                "limit must be 1 to {} and offset at least 0",
-                super::MAX_LIMIT
-            ),
-        ));
-    }
-    Ok((limit, offset))
 }
 
 fn email_id(raw: &str) -> Result<Uuid, ApiError> {

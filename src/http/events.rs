@@ -2,8 +2,8 @@
 //! events, through `store::delivery_log`.
 
 use super::AppState;
-use super::emails::paging;
 use super::error::{ApiError, Json, Query};
+use super::paging::paging;
 use crate::store::delivery_log::{self, DeliveryLog, Event, EventFilter};
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};

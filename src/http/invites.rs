@@ -1,6 +1,7 @@
 //! `/v1/invites`: validate and accept a link's token, list, revoke.
 
 use super::error::{ApiError, Json, Query};
+use super::paging::paging;
 use super::throttle::EndUser;
 use super::{AppState, TokenBody, token_route};
 use crate::domain::Token;
@@ -11,9 +12,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
-
-/// Lists return at most this many invites per page.
-pub const MAX_LIMIT: i64 = 100;
 
 /// `status` as a reader sees it: a pending invite past its expiry is `expired`.
 const SELECT: &str = "SELECT id, email, role,
@@ -157,15 +155,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<InviteList>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    let offset = q.offset.unwrap_or(0);
-    if !(1..=MAX_LIMIT).contains(&limit) || offset < 0 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!("limit must be 1 to {MAX_LIMIT} and offset at least 0"),
-        ));
-    }
+    let (limit, offset) = paging(q.limit, q.offset)?;
     let status = q.status.map(|s| format!("{s:?}").to_lowercase());
     let filtered = format!("SELECT * FROM ({SELECT}) v WHERE ($1::text IS NULL OR v.status = $1)");
     let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(

@@ -10,6 +10,7 @@ mod health;
 mod invites;
 pub mod metrics;
 pub mod openapi;
+mod paging;
 mod password_resets;
 pub mod throttle;
 mod webhook_endpoints;
@@ -32,7 +33,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use invites::MAX_LIMIT;
+pub use paging::MAX_LIMIT;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
