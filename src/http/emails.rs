@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::{ApiError, Json, Query};
 use super::paging::paging;
 use crate::ops::resend::{self, ResendError};
+use crate::store::EmailTemplate;
 use crate::store::emails::{self, Email, EmailWithAttempts};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -48,6 +49,16 @@ pub enum TemplateName {
     Welcome,
 }
 
+impl From<TemplateName> for EmailTemplate {
+    fn from(t: TemplateName) -> Self {
+        match t {
+            TemplateName::Invite => EmailTemplate::Invite,
+            TemplateName::PasswordReset => EmailTemplate::PasswordReset,
+            TemplateName::Welcome => EmailTemplate::Welcome,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct EmailList {
     pub emails: Vec<Email>,
@@ -79,11 +90,7 @@ pub async fn list(
     let filter = emails::Filter {
         recipient: q.recipient,
         status: q.status.map(|s| lower(format!("{s:?}"))),
-        template: q.template.map(|t| match t {
-            TemplateName::Invite => "invite".to_owned(),
-            TemplateName::PasswordReset => "password_reset".to_owned(),
-            TemplateName::Welcome => "welcome".to_owned(),
-        }),
+        template: q.template.map(|t| EmailTemplate::from(t).name().to_owned()),
         limit,
         offset,
     };

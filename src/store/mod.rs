@@ -45,11 +45,14 @@ pub fn matchable(text: &str) -> bool {
 /// A pool of at most `max` connections that fails fast when PostgreSQL is
 /// unreachable, so the caller can decide to wait and retry instead of hanging.
 pub fn pool(database_url: &str, max: u32) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(database_url)?;
-    Ok(PgPoolOptions::new()
+    Ok(lazy_pool(PgConnectOptions::from_str(database_url)?, max))
+}
+
+fn lazy_pool(options: PgConnectOptions, max: u32) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options))
+        .connect_lazy_with(options)
 }
 
 /// The dispatchers' pool: their claims, records and the relay's deletions
