@@ -3,6 +3,7 @@
 
 use super::EmailRow;
 use crate::console::{ConsoleState, Failure, SignedIn};
+use crate::email::templates::KINDS;
 use crate::store::emails::{self, Filter, STATUSES};
 use axum::extract::{Query, State};
 use axum::response::Html;
@@ -10,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 const PAGE: i64 = 50;
-const TEMPLATES: [&str; 3] = ["invite", "password_reset", "welcome"];
 
 #[derive(Deserialize, Default)]
 pub struct EmailQuery {
@@ -41,7 +41,7 @@ pub async fn show(
 ) -> Result<Html<String>, Failure> {
     // Only known words filter; anything else (or "any") shows everything.
     let status = q.status.filter(|s| STATUSES.contains(&s.as_str()));
-    let template = q.template.filter(|t| TEMPLATES.contains(&t.as_str()));
+    let template = q.template.filter(|t| KINDS.contains(&t.as_str()));
     let offset = q.offset.unwrap_or(0).max(0);
     let filter = Filter {
         recipient: None,
@@ -67,7 +67,7 @@ pub async fn show(
         Some(&session),
         &json!({
             "statuses": choices(&STATUSES, status.as_deref()),
-            "templates": choices(&TEMPLATES, template.as_deref()),
+            "templates": choices(&KINDS, template.as_deref()),
             "emails": rows,
             "count": count,
             "from": if count == 0 { 0 } else { offset + 1 },
