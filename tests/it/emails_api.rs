@@ -109,15 +109,7 @@ async fn resending_a_failed_invite_sends_a_new_link_and_the_old_token_is_refused
     let log = json_of(&app, &format!("/v1/events/{event_id}")).await;
     assert_eq!(log["emails"][0]["id"], new_id.as_str());
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"herald_email_resends_total{template="invite"}"#),
         "{metrics}"

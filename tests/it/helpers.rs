@@ -229,6 +229,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The worker's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let res = self.client.get(self.url("/metrics")).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

@@ -458,15 +458,7 @@ async fn metrics_move_and_openapi_lists_every_route() {
             == 1
     })
     .await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let value = |prefix: &str| -> f64 {
         text.lines()
             .filter(|l| l.starts_with(prefix))
@@ -619,15 +611,7 @@ async fn attempts_and_webhook_metrics_follow_real_deliveries() {
         (Some(204), Some("delivered"), Some("user.updated"))
     );
     assert!(attempt["latency_ms"].as_i64().is_some());
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"herald_webhook_attempts_total{outcome="delivered",status_class="2xx"}"#),
         "{text}"

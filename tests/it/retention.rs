@@ -105,15 +105,7 @@ async fn finished_rows_go_pending_ones_and_the_dedupe_within_the_window_stay() {
             .await,
         1
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("herald_retention_deleted_total{table=\"email_outbox\"}"),
         "{metrics}"
