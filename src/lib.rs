@@ -46,10 +46,12 @@
 //!   endpoint secrets (and `keys check`), the dispatch `runner` every outbox shares, the
 //!   batched `recorder`, held rows, peer text made recordable, the database and migrations;
 //!   `announce` (announcements written with the outcome they tell), `retention` and `erasure`
-//!   (what the retention job deletes, and a deleted user's rows).
+//!   (what the retention job deletes, and a deleted user's rows), `vacuum` (the queue tables
+//!   kept lean by the same job).
 //! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
-//! - `retention`: the job deleting what finished longer ago than `HERALD_RETENTION`.
+//! - `retention`: the housekeeping job: deletes what finished longer ago than
+//!   `HERALD_RETENTION`, carries out erasures, vacuums the queue tables.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
 
 pub mod app;

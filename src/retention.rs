@@ -4,7 +4,9 @@
 //! PostgreSQL advisory lock, taken per batch, keeps replicas from doing the
 //! same work twice. Counted as `herald_retention_deleted_total{table}`.
 //! The same loop carries out the erasures `user.deleted` queued, once
-//! nothing about their user is pending ([`crate::store::erasure`]).
+//! nothing about their user is pending ([`crate::store::erasure`]), and
+//! vacuums the queue tables once dead row versions pile up in them
+//! ([`crate::store::vacuum`], `herald_queue_vacuums_total{table}`).
 
 use crate::settings::Settings;
 use crate::store::retention::{TABLES, delete_batch};
@@ -30,6 +32,9 @@ pub async fn run(settings: &Settings, pool: &PgPool, cancel: &CancellationToken)
         if let Err(e) = crate::store::erasure::erase_ready(pool).await {
             tracing::warn!(error = %e, "erasure failed; trying again later");
         }
+        if settings.vacuum_dead_rows > 0 {
+            vacuum(pool, settings.vacuum_dead_rows).await;
+        }
         if tokio::time::Instant::now() >= next_round {
             if let Err(e) = round(pool, retention, rate_window, cancel).await {
                 tracing::warn!(error = %e, "retention round failed; trying again later");
@@ -39,6 +44,19 @@ pub async fn run(settings: &Settings, pool: &PgPool, cancel: &CancellationToken)
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(every.min(ERASURE_POLL)) => {}
+        }
+    }
+}
+
+async fn vacuum(pool: &PgPool, dead_rows: u32) {
+    match crate::store::vacuum::vacuum_queues(pool, i64::from(dead_rows)).await {
+        Ok(tables) => {
+            for table in tables {
+                metrics::counter!("herald_queue_vacuums_total", "table" => table).increment(1);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "vacuuming the queue tables failed; trying again later")
         }
     }
 }

@@ -30,6 +30,7 @@ mod medusa_payloads;
 mod openapi;
 mod poison;
 mod probes;
+mod queue_tables;
 mod quiet_commands;
 mod relay;
 mod reset_limit;
