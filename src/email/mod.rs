@@ -2,7 +2,6 @@
 //! connections, and the dispatcher that claims outbox rows and records every
 //! attempt.
 
-pub mod attempts;
 mod context;
 mod dispatcher;
 mod mailer;
