@@ -104,7 +104,12 @@ impl EmailDispatcher {
                 Next::Retry { .. } => "retried",
             };
             metrics::counter!("herald_emails_total", "outcome" => counter).increment(1);
-            if counter == "sent" {
+            if matches!(
+                next,
+                Next::Finish {
+                    status: EmailStatus::Sent
+                }
+            ) {
                 let age = (chrono::Utc::now() - row.event_time)
                     .to_std()
                     .unwrap_or_default();

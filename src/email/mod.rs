@@ -1,6 +1,6 @@
 //! Where emails go out: templates rendered with Handlebars, a pool of SMTP
 //! connections, and the dispatcher that claims outbox rows and records every
-//! attempt.
+//! attempt through `store::email_outbox`, deciding what each attempt means.
 
 mod context;
 mod dispatcher;

@@ -28,7 +28,13 @@ impl EmailStatus {
         EmailStatus::Expired,
     ];
     /// The names, in the order of [`EmailStatus::ALL`].
-    pub const NAMES: [&'static str; 5] = ["pending", "sent", "failed", "dropped", "expired"];
+    pub const NAMES: [&'static str; 5] = [
+        EmailStatus::Pending.name(),
+        EmailStatus::Sent.name(),
+        EmailStatus::Failed.name(),
+        EmailStatus::Dropped.name(),
+        EmailStatus::Expired.name(),
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {

@@ -20,7 +20,11 @@ impl EmailTemplate {
         EmailTemplate::Welcome,
     ];
     /// The names, in the order of [`EmailTemplate::ALL`].
-    pub const NAMES: [&'static str; 3] = ["invite", "password_reset", "welcome"];
+    pub const NAMES: [&'static str; 3] = [
+        EmailTemplate::Invite.name(),
+        EmailTemplate::PasswordReset.name(),
+        EmailTemplate::Welcome.name(),
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
