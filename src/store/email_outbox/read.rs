@@ -190,6 +190,16 @@ pub async fn original(
     }))
 }
 
+/// The latest attempt of any email: how the SMTP relay last answered.
+pub async fn last_attempt(pool: &PgPool) -> sqlx::Result<Option<EmailAttempt>> {
+    sqlx::query_as(
+        "SELECT outbox_id, attempt, attempted_at AS at, outcome, smtp_code, detail AS reply
+         FROM email_attempts ORDER BY attempted_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+}
+
 async fn with_attempts(pool: &PgPool, emails: Vec<Email>) -> sqlx::Result<Vec<EmailWithAttempts>> {
     let ids: Vec<Uuid> = emails.iter().map(|e| e.id).collect();
     let attempts: Vec<EmailAttempt> = sqlx::query_as(
