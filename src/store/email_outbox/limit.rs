@@ -18,7 +18,7 @@ pub struct RateLimit {
 }
 
 /// The templates the limit counts.
-pub const LIMITED: [&str; 2] = [
+pub(super) const LIMITED: [&str; 2] = [
     EmailTemplate::Invite.name(),
     EmailTemplate::PasswordReset.name(),
 ];
@@ -73,7 +73,7 @@ async fn lock_all(conn: &mut PgConnection, recipients: &[&EmailAddress]) -> sqlx
 /// under the recipients' locks (so a reset's intake and another replica's
 /// claim count what this one takes). One statement for the locks, one for
 /// the slots, whatever the number of emails.
-pub async fn take_slots(
+pub(super) async fn take_slots(
     conn: &mut PgConnection,
     limit: RateLimit,
     claimed: &[(Uuid, &EmailAddress)],

@@ -27,7 +27,7 @@ mod template;
 
 pub use claim::{Claimed, Unreadable, claim};
 pub use insert::{NewEmail, insert_dropped_email, insert_email, insert_emails};
-pub use limit::{LIMITED, RateLimit, take_slots, within_limits};
+pub use limit::{RateLimit, within_limits};
 pub use outcome::EmailOutcome;
 pub use read::{Email, EmailAttempt, EmailWithAttempts, Filter, Original};
 pub use record::{Attempt, Next, Record, record_many};
