@@ -96,7 +96,7 @@ impl Row {
 /// whose lease lapsed (its worker died mid-send) is due again. In the same
 /// transaction, the claimed invite and reset emails that have not taken a
 /// slot of their recipient's limit take one, set-based
-/// ([`limit::take_slots`]); those over it come back `over_limit`.
+/// (`limit::take_slots`); those over it come back `over_limit`.
 /// Oldest id first.
 pub async fn claim(
     pool: &PgPool,

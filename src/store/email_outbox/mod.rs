@@ -1,8 +1,11 @@
 //! Every statement on `email_outbox` and `email_attempts` outside the
 //! cross-table jobs (`retention`, `erasure`, `delivery_log`, `key_check`),
 //! and the typed values its rows are read into: an [`EmailStatus`], an
-//! [`EmailTemplate`], an [`EmailAddress`](crate::domain::EmailAddress).
-//! A row is parsed as it is read; nothing downstream checks it again.
+//! [`EmailTemplate`], an [`EmailAddress`].
+//! A row to send or resend is parsed as it is read, and nothing downstream
+//! checks it again; one that does not parse fails alone ([`Unreadable`]).
+//! Operators' lists show the template and recipient as stored, so that
+//! such a row is still seen.
 //!
 //! - `insert`: emails written in the event's transaction (a dropped one with why).
 //! - `claim`: due rows leased, rate-limit slots taken, each row read.
