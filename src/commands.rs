@@ -77,13 +77,15 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         }) => {
             let mut data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
+            let template: crate::store::EmailTemplate =
+                name.parse().map_err(|e: String| anyhow::anyhow!(e))?;
             let templates = crate::email::Templates::load(&rendering.templates_dir)?;
             // The expiry the handler would store for this data, so the derived
             // wording comes out as in a real email.
-            let ttl = match name.as_str() {
-                "invite" => Some(lifetimes.invite_ttl),
-                "password_reset" => Some(lifetimes.reset_ttl),
-                _ => None,
+            let ttl = match template {
+                crate::store::EmailTemplate::Invite => Some(lifetimes.invite_ttl),
+                crate::store::EmailTemplate::PasswordReset => Some(lifetimes.reset_ttl),
+                crate::store::EmailTemplate::Welcome => None,
             };
             if let (Some(ttl), Some(map)) = (ttl, data.as_object_mut())
                 && !map.contains_key("expires_at")
@@ -93,13 +95,13 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             let locale = locale.or_else(|| data["locale"].as_str().map(str::to_owned));
             let ctx = crate::email::render_context(
-                &name,
+                template,
                 &data,
                 Some(&token),
                 &rendering.link_base_url,
                 locale.as_deref(),
             );
-            let r = templates.render(&name, locale.as_deref(), &ctx)?;
+            let r = templates.render(template, locale.as_deref(), &ctx)?;
             println!("Subject: {}\n\n{}\n\n{}", r.subject, r.text, r.html);
             Ok(())
         }

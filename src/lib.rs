@@ -16,7 +16,8 @@
 //!       intake::batch: an event refused, the window again with a savepoint an
 //!       event, so that one alone rolls back and is dead-lettered.
 //!
-//! email_outbox       ─► email::EmailDispatcher (claim with lease, render, SMTP, record)
+//! email_outbox       ─► email::EmailDispatcher (claim with lease, render, SMTP, record;
+//!                        the statements in store::email_outbox, rows read typed there)
 //! webhook_deliveries ─► webhooks::dispatcher   (claim with lease, sign, POST, record)
 //! event_outbox       ─► relay                  (lease, publish with confirm, delete)
 //!                        all three on store::runner; records batched by store::recorder
@@ -32,22 +33,27 @@
 //!   parsing, the batch with its one-at-a-time fallback, dead letters, publishing.
 //! - `events`: the envelope, and one file per event kind, each parsing its data and applying it.
 //! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
-//! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
+//! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows and
+//!   decides what each attempt means (final status, retry schedule, the rate limit's wording).
 //! - `console`: `/console`, the operator's pages (sign-in, overview, search, the delivery
 //!   log with resend, emails, endpoints, dead letters), server-rendered; mounted by `app`
 //!   beside `http`.
 //! - `http`: health, readiness, metrics, and `/v1` (tokens, invites, webhook endpoints, the
 //!   delivery log, emails and their resend) with its OpenAPI document.
 //! - `ops`: operators' tools: the resend of an email (through its kind's event handler) and
-//!   the `herald emails` / `herald events` commands; reads in `store::{emails, delivery_log}`.
+//!   the `herald emails` / `herald events` commands; reads in `store::email_outbox::read`
+//!   and `store::delivery_log`.
 //! - `relay`: events Herald publishes itself (`invite.accepted`, and the announcements
 //!   `email.sent`, `email.failed`, `webhook.endpoint.disabled`), via leased `event_outbox` rows.
-//! - `store`: the event-id dedupe, email outbox rows, the keys that seal outbox tokens and
-//!   endpoint secrets (and `keys check`), the dispatch `runner` every outbox shares, the
-//!   batched `recorder`, held rows, peer text made recordable, the database and migrations;
-//!   `announce` (announcements written with the outcome they tell), `retention` and `erasure`
-//!   (what the retention job deletes, and a deleted user's rows), `vacuum` (the queue tables
-//!   kept lean by the same job).
+//! - `store`: the event-id dedupe; `email_outbox`, every statement on `email_outbox` and
+//!   `email_attempts` (insert, claim, record, the rate limit's slots, reads, counts) and the
+//!   typed values its rows are read into (`EmailStatus`, `EmailTemplate`); the keys that seal
+//!   outbox tokens and endpoint secrets (and `keys check`), the dispatch `runner` every outbox
+//!   shares, the batched `recorder`, held rows, peer text made recordable, the database and
+//!   migrations; `announce` (announcements written with the outcome they tell), `retention`,
+//!   `erasure` and `delivery_log` (cross-table jobs and reads, one concern each), and
+//!   `webhook_counts` (the webhook backlog and last hour, for metrics and the overview), `vacuum`
+//!   (the queue tables kept lean by the housekeeping job).
 //! - `error`: rejected forever versus retry later; passing faults are an allowlist.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retention`: the housekeeping job: deletes what finished longer ago than

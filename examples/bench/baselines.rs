@@ -141,11 +141,11 @@ pub async fn smtp_lettre_pool(
 }
 
 fn email(templates: &herald::email::Templates, i: usize) -> anyhow::Result<Message> {
-    let mut data = herald::email::sample_data("invite");
+    let invite = herald::store::EmailTemplate::Invite;
+    let mut data = herald::email::sample_data(invite);
     data["email"] = format!("raw{i}@bench.test").into();
-    let ctx =
-        herald::email::render_context("invite", &data, Some("tok"), "https://x.test/app", None);
-    let rendered = templates.render("invite", None, &ctx)?;
+    let ctx = herald::email::render_context(invite, &data, Some("tok"), "https://x.test/app", None);
+    let rendered = templates.render(invite, None, &ctx)?;
     Ok(Message::builder()
         .from("Herald <no-reply@localhost>".parse()?)
         .to(format!("raw{i}@bench.test").parse()?)

@@ -73,6 +73,20 @@ mod tests {
         assert_eq!(e.as_str(), "Ada.Lovelace@example.com");
     }
 
+    /// An outbox row's recipient is read back through `parse`, and its
+    /// token was sealed to the text as written: both must be the same.
+    #[test]
+    fn parsing_a_parsed_address_gives_it_back() {
+        for raw in [
+            " Ada.Lovelace@Example.COM ",
+            "\"ada lovelace\"@example.com",
+            "ada+tag@sub.example.co.uk",
+        ] {
+            let once = EmailAddress::parse(raw).unwrap();
+            assert_eq!(EmailAddress::parse(once.as_str()).unwrap(), once);
+        }
+    }
+
     #[test]
     fn rejects_garbage_and_header_injection() {
         for bad in [

@@ -1,6 +1,7 @@
 //! What a template sees: the outbox row's data plus the link built from the
 //! token and `HERALD_LINK_BASE_URL`, and human-readable expiry.
 
+use crate::store::EmailTemplate;
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ fn enc(value: &str) -> String {
 /// language of the expiry date. A derived value that cannot be derived is
 /// left out, so that strict mode fails naming it instead of rendering a hole.
 pub fn render_context(
-    kind: &str,
+    template: EmailTemplate,
     data: &Value,
     token: Option<&str>,
     link_base: &str,
@@ -40,14 +41,14 @@ pub fn render_context(
             .to_owned()
     };
     let token = token.unwrap_or_default();
-    let link = match kind {
-        "invite" => format!("{link_base}/invite?token={}", enc(token)),
-        "password_reset" => format!(
+    let link = match template {
+        EmailTemplate::Invite => format!("{link_base}/invite?token={}", enc(token)),
+        EmailTemplate::PasswordReset => format!(
             "{link_base}/reset-password?token={}&email={}",
             enc(token),
             enc(&text("email"))
         ),
-        _ => link_base.to_owned(),
+        EmailTemplate::Welcome => link_base.to_owned(),
     };
     // From `expires_at` at render time, so the wording follows an expiry
     // given upstream and stays true for an email sent late. `ttl_minutes`
@@ -127,16 +128,18 @@ fn language(locale: &str) -> Option<timeago::BoxedLanguage> {
 }
 
 /// Data shaped like what each handler writes, for `templates check`.
-pub fn sample_data(kind: &str) -> Value {
+pub fn sample_data(template: EmailTemplate) -> Value {
     let expires = (Utc::now() + chrono::Duration::days(7)).to_rfc3339();
-    match kind {
-        "invite" => json!({"invite_id": "inv_sample", "email": "ada@example.com", "role": "admin",
-                           "first_name": "Ada", "invited_by": "grace@example.com", "expires_at": expires}),
-        "password_reset" => {
+    match template {
+        EmailTemplate::Invite => {
+            json!({"invite_id": "inv_sample", "email": "ada@example.com", "role": "admin",
+                           "first_name": "Ada", "invited_by": "grace@example.com", "expires_at": expires})
+        }
+        EmailTemplate::PasswordReset => {
             json!({"email": "ada@example.com", "user_id": "user_sample", "first_name": "Ada",
                                    "last_name": "Lovelace", "expires_at": expires})
         }
-        _ => {
+        EmailTemplate::Welcome => {
             json!({"user_id": "user_sample", "email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"})
         }
     }
@@ -149,7 +152,7 @@ mod tests {
     #[test]
     fn links_encode_token_and_email() {
         let ctx = render_context(
-            "password_reset",
+            EmailTemplate::PasswordReset,
             &json!({"email": "a+b@example.com", "ttl_minutes": 60}),
             Some("t/k=n"),
             "https://x.test/app",
@@ -161,7 +164,7 @@ mod tests {
         );
         assert_eq!(ctx["expires_in"], "60 minutes");
         let ctx = render_context(
-            "invite",
+            EmailTemplate::Invite,
             &json!({}),
             Some("abc_-"),
             "https://x.test/app",
@@ -174,14 +177,26 @@ mod tests {
     fn expiry_wording_follows_expires_at() {
         let at = Utc::now() + chrono::Duration::minutes(15) + chrono::Duration::seconds(5);
         let data = json!({"email": "a@example.com", "expires_at": at, "ttl_minutes": 60});
-        let ctx = render_context("password_reset", &data, Some("t"), "https://x.test", None);
+        let ctx = render_context(
+            EmailTemplate::PasswordReset,
+            &data,
+            Some("t"),
+            "https://x.test",
+            None,
+        );
         assert_eq!(ctx["expires_in"], "15 minutes");
         assert_eq!(
             ctx["expires_at_text"],
             at.format("%-d %B %Y, %H:%M UTC").to_string()
         );
         let data = json!({"expires_at": Utc::now() + chrono::Duration::days(3)});
-        let ctx = render_context("invite", &data, Some("t"), "https://x.test", None);
+        let ctx = render_context(
+            EmailTemplate::Invite,
+            &data,
+            Some("t"),
+            "https://x.test",
+            None,
+        );
         assert_eq!(ctx["expires_in"], "3 days");
     }
 
@@ -192,7 +207,13 @@ mod tests {
         assert_eq!(date_text(at, Some("fr")), "1 janvier 2030, 00:00 UTC");
         assert_eq!(date_text(at, Some("de")), "1 Januar 2030, 00:00 UTC");
         assert_eq!(date_text(at, Some("xx")), "1 January 2030, 00:00 UTC");
-        let ctx = render_context("invite", &json!({}), Some("t"), "https://x.test", None);
+        let ctx = render_context(
+            EmailTemplate::Invite,
+            &json!({}),
+            Some("t"),
+            "https://x.test",
+            None,
+        );
         assert!(ctx.get("expires_in").is_none() && ctx.get("expires_at_text").is_none());
     }
 

@@ -1,13 +1,17 @@
 //! The email dispatcher: woken when outbox rows are committed, claims due
 //! rows in short transactions (lease, `SKIP LOCKED`, so replicas share the
 //! work), renders and sends each outside any transaction with bounded
-//! concurrency, and records how it went.
+//! concurrency, and records how it went. The statements are
+//! `store::email_outbox`'s; what each attempt means, and when to try
+//! again, is decided here.
 
-use super::attempts::{self, Attempt, Claimed, Next, Record};
 use super::mailer::{Mailer, SendOutcome};
 use super::rate_limit;
 use super::{Templates, message, render_context};
 use crate::settings::{RateLimit, Schedule, Settings};
+use crate::store::email_outbox::{
+    self, Attempt, Claimed, EmailStatus, EmailTemplate, Next, Record, Unreadable,
+};
 use crate::store::recorder::{Recorder, WriteBatch};
 use crate::store::runner::{self, Dispatch};
 use crate::store::wake::Wake;
@@ -91,14 +95,21 @@ impl EmailDispatcher {
         async {
             let (attempt, next) = self.attempt(&row).await;
             let counter = match &next {
-                Next::Finish { status: "sent" } => "sent",
-                Next::Finish { status: "dropped" } => "rate_limited",
-                Next::Finish { status: "expired" } => "expired",
-                Next::Finish { .. } => "failed",
+                Next::Finish { status } => match status {
+                    EmailStatus::Sent => "sent",
+                    EmailStatus::Dropped => "rate_limited",
+                    EmailStatus::Expired => "expired",
+                    EmailStatus::Failed | EmailStatus::Pending => "failed",
+                },
                 Next::Retry { .. } => "retried",
             };
             metrics::counter!("herald_emails_total", "outcome" => counter).increment(1);
-            if counter == "sent" {
+            if matches!(
+                next,
+                Next::Finish {
+                    status: EmailStatus::Sent
+                }
+            ) {
                 let age = (chrono::Utc::now() - row.event_time)
                     .to_std()
                     .unwrap_or_default();
@@ -120,15 +131,42 @@ impl EmailDispatcher {
         .await
     }
 
+    /// A row this Herald cannot read ends at once, as `failed` (or
+    /// `expired`, as any row whose link no longer works): it could never be
+    /// sent, and is not claimed again.
+    async fn record_unreadable(&self, row: Unreadable, recorder: &Recorder<Record>) {
+        let (counter, (attempt, next)) = match row.expired {
+            Some(why) => (
+                "expired",
+                finish("expired", None, why, EmailStatus::Expired),
+            ),
+            None => (
+                "failed",
+                finish("invalid", None, row.why, EmailStatus::Failed),
+            ),
+        };
+        metrics::counter!("herald_emails_total", "outcome" => counter).increment(1);
+        tracing::warn!(outbox.id = %row.id, attempt = row.attempts, outcome = counter,
+            detail = %attempt.detail, "email not sent: its row cannot be read");
+        recorder
+            .record(Record {
+                id: row.id,
+                attempt_no: row.attempts,
+                attempt,
+                next,
+            })
+            .await;
+    }
+
     async fn attempt(&self, row: &Claimed) -> (Attempt, Next) {
         // A link that no longer works is never sent, whatever held it back.
         if let Some(why) = &row.expired {
-            return finish("expired", None, why.clone(), "expired");
+            return finish("expired", None, why.clone(), EmailStatus::Expired);
         }
         let place = Place::Email {
             row: row.id,
             recipient: &row.recipient,
-            template: &row.template,
+            template: row.template,
         };
         let token = match &row.token_sealed {
             Some(sealed) => match self.key.open_token(sealed, &place) {
@@ -147,25 +185,25 @@ impl EmailDispatcher {
                     };
                     return (attempt("undecryptable", None, e.to_string()), next);
                 }
-                Err(e) => return finish("invalid", None, e.to_string(), "failed"),
+                Err(e) => return finish("invalid", None, e.to_string(), EmailStatus::Failed),
             },
-            None if row.template != "welcome" => {
+            None if row.template != EmailTemplate::Welcome => {
                 return finish(
                     "invalid",
                     None,
                     "the email's token is gone".into(),
-                    "failed",
+                    EmailStatus::Failed,
                 );
             }
             None => None,
         };
         if row.over_limit {
-            let detail = rate_limit::over_limit(self.settings.rate_limit, &row.template);
-            return finish("rate_limited", None, detail, "dropped");
+            let detail = rate_limit::over_limit(self.settings.rate_limit, row.template);
+            return finish("rate_limited", None, detail, EmailStatus::Dropped);
         }
         let token = token.as_ref().map(|t| t.expose());
         let ctx = render_context(
-            &row.template,
+            row.template,
             &row.data,
             token,
             &self.settings.link_base,
@@ -173,10 +211,10 @@ impl EmailDispatcher {
         );
         let rendered = match self
             .templates
-            .render(&row.template, row.locale.as_deref(), &ctx)
+            .render(row.template, row.locale.as_deref(), &ctx)
         {
             Ok(r) => r,
-            Err(e) => return finish("invalid", None, e.to_string(), "failed"),
+            Err(e) => return finish("invalid", None, e.to_string(), EmailStatus::Failed),
         };
         let encoding = self.mailer.encoding();
         let message = match message::build(
@@ -187,11 +225,13 @@ impl EmailDispatcher {
             encoding,
         ) {
             Ok(m) => m,
-            Err(e) => return finish("invalid", None, e, "failed"),
+            Err(e) => return finish("invalid", None, e, EmailStatus::Failed),
         };
         match self.mailer.send(message).await {
-            SendOutcome::Sent { code, detail } => finish("sent", code, detail, "sent"),
-            SendOutcome::Permanent { code, detail } => finish("permanent", code, detail, "failed"),
+            SendOutcome::Sent { code, detail } => finish("sent", code, detail, EmailStatus::Sent),
+            SendOutcome::Permanent { code, detail } => {
+                finish("permanent", code, detail, EmailStatus::Failed)
+            }
             SendOutcome::Transient { code, detail } => {
                 match self.settings.schedule.0.get(row.retries_used as usize) {
                     Some(delay) => {
@@ -201,7 +241,7 @@ impl EmailDispatcher {
                         };
                         (attempt("transient", code, detail), next)
                     }
-                    None => finish("transient", code, detail, "failed"),
+                    None => finish("transient", code, detail, EmailStatus::Failed),
                 }
             }
             SendOutcome::Unreachable { code, detail } => {
@@ -227,17 +267,20 @@ struct Running {
 }
 
 impl Dispatch for Running {
-    type Row = Claimed;
+    type Row = Result<Claimed, Unreadable>;
     const KIND: &'static str = "email";
 
-    fn row_id(row: &Claimed) -> Uuid {
-        row.id
+    fn row_id(row: &Self::Row) -> Uuid {
+        match row {
+            Ok(row) => row.id,
+            Err(row) => row.id,
+        }
     }
 
-    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
+    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Self::Row>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let emails = &self.emails;
-        attempts::claim(
+        email_outbox::claim(
             &emails.pool,
             limit,
             emails.settings.lease,
@@ -247,8 +290,11 @@ impl Dispatch for Running {
         .await
     }
 
-    async fn deliver(&self, row: Claimed, _cancel: CancellationToken) {
-        self.emails.send_and_record(row, &self.recorder).await
+    async fn deliver(&self, row: Self::Row, _cancel: CancellationToken) {
+        match row {
+            Ok(row) => self.emails.send_and_record(row, &self.recorder).await,
+            Err(row) => self.emails.record_unreadable(row, &self.recorder).await,
+        }
     }
 }
 
@@ -257,7 +303,7 @@ struct Records(PgPool);
 
 impl WriteBatch<Record> for Records {
     async fn write(&self, batch: &[Record]) -> sqlx::Result<()> {
-        attempts::record_many(&self.0, batch).await
+        email_outbox::record_many(&self.0, batch).await
     }
 }
 
@@ -274,7 +320,7 @@ fn finish(
     outcome: &'static str,
     code: Option<u16>,
     detail: String,
-    status: &'static str,
+    status: EmailStatus,
 ) -> (Attempt, Next) {
     (attempt(outcome, code, detail), Next::Finish { status })
 }

@@ -2,6 +2,7 @@
 //! From, To, Subject, Date, and a Message-ID stable across retries.
 
 use super::Rendered;
+use crate::domain::EmailAddress;
 use lettre::Message;
 use lettre::message::header::ContentTransferEncoding;
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
@@ -23,14 +24,17 @@ pub enum Encoding {
 
 pub fn build(
     from: &Mailbox,
-    recipient: &str,
+    recipient: &EmailAddress,
     outbox_id: Uuid,
     rendered: Rendered,
     encoding: Encoding,
 ) -> Result<Message, String> {
+    // The address is valid; lettre's own grammar may still refuse what
+    // RFC 5321 allows, and an address it cannot write is not sent.
     let to: Mailbox = recipient
+        .as_str()
         .parse()
-        .map_err(|e| format!("recipient is not a valid address: {e}"))?;
+        .map_err(|e| format!("the SMTP client cannot write the recipient's address: {e}"))?;
     let domain = from.email.domain();
     Message::builder()
         .from(from.clone())

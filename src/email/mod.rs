@@ -1,8 +1,7 @@
 //! Where emails go out: templates rendered with Handlebars, a pool of SMTP
 //! connections, and the dispatcher that claims outbox rows and records every
-//! attempt.
+//! attempt through `store::email_outbox`, deciding what each attempt means.
 
-pub mod attempts;
 mod context;
 mod dispatcher;
 mod mailer;

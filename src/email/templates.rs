@@ -6,12 +6,12 @@
 //! every value; subjects and text bodies escape nothing (they are not HTML),
 //! and subjects are folded to one line so no value can start a header.
 
+use crate::store::EmailTemplate;
 use handlebars::Handlebars;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-pub const KINDS: [&str; 3] = ["invite", "password_reset", "welcome"];
 const PARTS: [&str; 3] = ["subject", "text", "html"];
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub struct Templates {
     html: Handlebars<'static>,
     plain: Handlebars<'static>,
     /// Locales that have at least one variant file, per kind.
-    locales: Vec<(String, BTreeSet<String>)>,
+    locales: Vec<(EmailTemplate, BTreeSet<String>)>,
     dir: PathBuf,
 }
 
@@ -76,7 +76,8 @@ impl Templates {
         }
 
         let mut locales = Vec::new();
-        for kind in KINDS {
+        for template in EmailTemplate::ALL {
+            let kind = template.name();
             let kind_dir = dir.join(kind);
             let mut found = BTreeSet::new();
             for entry in
@@ -119,7 +120,7 @@ impl Templates {
                     ));
                 }
             }
-            locales.push((kind.to_owned(), found));
+            locales.push((template, found));
         }
         Ok(Self {
             html,
@@ -133,16 +134,11 @@ impl Templates {
     /// that has it (`fr-ca`, then `fr`), else the default.
     pub fn render(
         &self,
-        kind: &str,
+        template: EmailTemplate,
         locale: Option<&str>,
         data: &Value,
     ) -> Result<Rendered, TemplateError> {
-        if !KINDS.contains(&kind) {
-            return Err(TemplateError {
-                file: kind.to_owned(),
-                reason: format!("no template named {kind:?}"),
-            });
-        }
+        let kind = template.name();
         let part = |part: &str| -> Result<String, TemplateError> {
             let registry = if part == "html" {
                 &self.html
@@ -170,6 +166,7 @@ impl Templates {
     pub fn check(&self, link_base: &str) -> Result<usize, TemplateError> {
         let mut rendered = 0;
         for (kind, locales) in &self.locales {
+            let kind = *kind;
             for locale in std::iter::once(None).chain(locales.iter().map(|l| Some(l.as_str()))) {
                 let data = crate::email::render_context(
                     kind,

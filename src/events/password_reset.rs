@@ -2,6 +2,7 @@ use super::{Context, Meta, parse_data};
 use crate::domain::{EmailAddress, ExpiresAt, Id, Locale, Name, Token};
 use crate::email::rate_limit;
 use crate::error::{HandleError, Rejection};
+use crate::store::email_outbox::within_limits;
 use crate::store::{EmailTemplate, NewEmail, insert_dropped_email, insert_email};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -123,14 +124,13 @@ impl UserReset {
         meta: &Meta<'_>,
         ctx: &Context,
     ) -> Result<(), HandleError> {
-        let recipient = self.email.as_str();
-        if rate_limit::within_limits(conn, ctx.email_rate_limit, &[recipient])
+        if within_limits(conn, ctx.email_rate_limit, &[&self.email])
             .await?
             .is_empty()
         {
             return self.over_limit(conn, meta, ctx).await;
         }
-        invalidate(conn, &[recipient]).await?;
+        invalidate(conn, &[self.email.as_str()]).await?;
         let row = self.row(meta, ctx);
         insert_tokens(conn, std::slice::from_ref(&row)).await?;
         insert_email(conn, &ctx.key, row.email()).await?;
@@ -145,7 +145,7 @@ impl UserReset {
         ctx: &Context,
     ) -> Result<(), HandleError> {
         let limit = ctx.email_rate_limit;
-        let detail = rate_limit::over_limit(limit, EmailTemplate::PasswordReset.name());
+        let detail = rate_limit::over_limit(limit, EmailTemplate::PasswordReset);
         let email = meta.email(
             EmailTemplate::PasswordReset,
             &self.email,

@@ -7,8 +7,9 @@
 use super::invite_created::{InviteRow, insert_all};
 use super::password_reset::{ResetRow, UserReset, insert_tokens, invalidate};
 use super::{Context, Event, Meta, PasswordReset};
-use crate::email::rate_limit;
+use crate::domain::EmailAddress;
 use crate::error::HandleError;
+use crate::store::email_outbox::within_limits;
 use crate::store::insert_emails;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
@@ -80,8 +81,8 @@ pub async fn apply_run(
             _ => None,
         })
         .collect();
-    let recipients: Vec<&str> = resets.iter().map(|(_, r)| r.email.as_str()).collect();
-    let within = rate_limit::within_limits(conn, ctx.email_rate_limit, &recipients).await?;
+    let recipients: Vec<&EmailAddress> = resets.iter().map(|(_, r)| &r.email).collect();
+    let within = within_limits(conn, ctx.email_rate_limit, &recipients).await?;
     let mut reset_rows = Vec::with_capacity(resets.len());
     for (meta, reset) in resets {
         if within.contains(&reset.email.as_str().to_lowercase()) {

@@ -1,12 +1,11 @@
 //! `/v1/emails`: the email outbox (every attempt), and the resend of an
-//! email, through `store::emails` and `ops::resend`.
+//! email, through `store::email_outbox` and `ops::resend`.
 
 use super::AppState;
 use super::error::{ApiError, Json, Query};
 use super::paging::paging;
 use crate::ops::resend::{self, ResendError};
-use crate::store::EmailTemplate;
-use crate::store::emails::{self, Email, EmailWithAttempts};
+use crate::store::email_outbox::{Email, EmailStatus, EmailTemplate, EmailWithAttempts, read};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -22,41 +21,13 @@ pub struct ListQuery {
     #[param(inline)]
     pub status: Option<EmailStatus>,
     #[param(inline)]
-    pub template: Option<TemplateName>,
+    pub template: Option<EmailTemplate>,
     /// 1 to 100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Default 0.
     #[param(minimum = 0)]
     pub offset: Option<i64>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum EmailStatus {
-    Pending,
-    Sent,
-    Failed,
-    Dropped,
-    Expired,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TemplateName {
-    Invite,
-    PasswordReset,
-    Welcome,
-}
-
-impl From<TemplateName> for EmailTemplate {
-    fn from(t: TemplateName) -> Self {
-        match t {
-            TemplateName::Invite => EmailTemplate::Invite,
-            TemplateName::PasswordReset => EmailTemplate::PasswordReset,
-            TemplateName::Welcome => EmailTemplate::Welcome,
-        }
-    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -86,15 +57,14 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<EmailList>, ApiError> {
     let (limit, offset) = paging(q.limit, q.offset)?;
-    let lower = |v: String| v.to_lowercase();
-    let filter = emails::Filter {
+    let filter = read::Filter {
         recipient: q.recipient,
-        status: q.status.map(|s| lower(format!("{s:?}"))),
-        template: q.template.map(|t| EmailTemplate::from(t).name().to_owned()),
+        status: q.status,
+        template: q.template,
         limit,
         offset,
     };
-    let (emails, count) = emails::list(&state.pool, &filter).await?;
+    let (emails, count) = read::list(&state.pool, &filter).await?;
     Ok(Json(EmailList {
         emails,
         count,
@@ -111,7 +81,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<EmailWithAttempts>, ApiError> {
     let id = email_id(&id)?;
-    emails::get(&state.pool, id)
+    read::get(&state.pool, id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no email {id}")))

@@ -1,6 +1,7 @@
 //! One Prometheus recorder for the process; every counter and histogram
 //! Herald records through the `metrics` facade lands here.
 
+use crate::store::{email_outbox, webhook_counts};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 use std::sync::{Mutex, OnceLock};
@@ -44,18 +45,13 @@ pub async fn observe_backlog(pool: &PgPool) {
         }
         *read_at = Some(Instant::now());
     }
-    for (kind, table) in [("email", "email_outbox"), ("webhook", "webhook_deliveries")] {
-        let sql = format!(
-            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(next_attempt_at))::float8
-             FROM {table} WHERE status = 'pending' AND next_attempt_at <= now()"
-        );
-        let due: Result<(i64, Option<f64>), _> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .fetch_one(pool)
-            .await;
-        if let Ok((count, oldest)) = due {
-            metrics::gauge!("herald_dispatch_backlog", "kind" => kind).set(count as f64);
+    let email = email_outbox::counts::backlog(pool).await;
+    let webhook = webhook_counts::webhook_backlog(pool).await;
+    for (kind, backlog) in [("email", email), ("webhook", webhook)] {
+        if let Ok(backlog) = backlog {
+            metrics::gauge!("herald_dispatch_backlog", "kind" => kind).set(backlog.due as f64);
             metrics::gauge!("herald_dispatch_oldest_due_seconds", "kind" => kind)
-                .set(oldest.unwrap_or(0.0));
+                .set(backlog.oldest_due_seconds);
         }
     }
 }

@@ -3,7 +3,9 @@
 
 use super::resend;
 use crate::settings::{Database, Keys, Lifetimes, RateLimit};
-use crate::store::{delivery_log, emails};
+use crate::store::delivery_log;
+use crate::store::email_outbox::{EmailStatus, EmailTemplate, read};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use uuid::Uuid;
@@ -32,11 +34,13 @@ pub enum EmailsCommand {
         #[arg(long)]
         recipient: Option<String>,
         /// pending, sent, failed, dropped or expired.
-        #[arg(long, value_parser = emails::STATUSES)]
-        status: Option<String>,
+        #[arg(long, value_parser = PossibleValuesParser::new(EmailStatus::NAMES)
+            .try_map(|s| s.parse::<EmailStatus>()))]
+        status: Option<EmailStatus>,
         /// invite, password_reset or welcome.
-        #[arg(long)]
-        template: Option<String>,
+        #[arg(long, value_parser = PossibleValuesParser::new(EmailTemplate::NAMES)
+            .try_map(|s| s.parse::<EmailTemplate>()))]
+        template: Option<EmailTemplate>,
         /// 1 to 100.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=100))]
         limit: i64,
@@ -101,18 +105,18 @@ pub async fn emails(args: EmailsArgs) -> anyhow::Result<()> {
             limit,
             offset,
         } => {
-            let filter = emails::Filter {
+            let filter = read::Filter {
                 recipient,
                 status,
                 template,
                 limit,
                 offset,
             };
-            let (page, count) = emails::list(&pool, &filter).await?;
+            let (page, count) = read::list(&pool, &filter).await?;
             lines(&page)?;
             eprintln!("{} of {count}", page.len());
         }
-        EmailsCommand::Show { id } => match emails::get(&pool, id).await? {
+        EmailsCommand::Show { id } => match read::get(&pool, id).await? {
             Some(email) => pretty(&email)?,
             None => anyhow::bail!("no email {id}"),
         },

@@ -1,7 +1,7 @@
 //! Operators' tools over what Herald recorded: the resend of an email (the
 //! API, the CLI and the console call the same function) and the `herald
 //! emails` / `herald events` commands. The reads live in
-//! `store::emails` and `store::delivery_log`.
+//! `store::email_outbox` and `store::delivery_log`.
 
 pub mod cli;
 pub mod resend;

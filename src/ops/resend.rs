@@ -15,7 +15,8 @@
 use crate::domain::EventId;
 use crate::error::HandleError;
 use crate::events::{self, Context, Envelope, Event, Meta};
-use crate::store::{self, emails, emails::Email, emails::Original};
+use crate::store;
+use crate::store::email_outbox::{Email, EmailStatus, EmailTemplate, Original, read};
 use serde_json::{Map, Value, json};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -36,20 +37,20 @@ pub enum ResendError {
 /// Queues the email `id` again as its kind's event would; returns the new email.
 pub async fn resend(pool: &PgPool, ctx: &Context, id: Uuid) -> Result<Email, ResendError> {
     let mut tx = pool.begin().await?;
-    let original = emails::original(&mut tx, id)
+    let original = read::original(&mut tx, id)
         .await?
-        .ok_or(ResendError::NotFound(id))?;
-    if original.status == "pending" {
+        .ok_or(ResendError::NotFound(id))?
+        .map_err(ResendError::Refused)?;
+    if original.status == EmailStatus::Pending {
         // Its link would die with the resend's new token before it is sent.
         return Err(ResendError::Refused(format!(
             "email {id} is still pending (being sent or retried); resend it once it has ended"
         )));
     }
-    let (event_type, data) = match original.template.as_str() {
-        "invite" => ("invite.resent", invite_data(&mut tx, &original).await?),
-        "password_reset" => ("user.password_reset", reset_data(&original)),
-        "welcome" => ("user.created", welcome_data(&original)?),
-        other => return Err(ResendError::Refused(format!("unknown template {other:?}"))),
+    let (event_type, data) = match original.template {
+        EmailTemplate::Invite => ("invite.resent", invite_data(&mut tx, &original).await?),
+        EmailTemplate::PasswordReset => ("user.password_reset", reset_data(&original)),
+        EmailTemplate::Welcome => ("user.created", welcome_data(&original)?),
     };
     let envelope = Envelope {
         id: EventId::parse(&format!("resend-{}", Uuid::now_v7())).expect("a valid event id"),
@@ -63,12 +64,12 @@ pub async fn resend(pool: &PgPool, ctx: &Context, id: Uuid) -> Result<Email, Res
         Err(HandleError::Reject(r)) => return Err(ResendError::Refused(r.0)),
         Err(HandleError::Transient(e)) => return Err(ResendError::Failed(e)),
     }
-    let email = emails::first_of_event(&mut tx, envelope.id.as_str())
+    let email = read::first_of_event(&mut tx, envelope.id.as_str())
         .await?
         .ok_or_else(|| ResendError::Failed(anyhow::anyhow!("the resend queued no email")))?;
     store::wake::notify(&mut tx, store::EMAIL_WAKE_CHANNEL).await?;
     tx.commit().await?;
-    metrics::counter!("herald_email_resends_total", "template" => original.template.clone())
+    metrics::counter!("herald_email_resends_total", "template" => original.template.name())
         .increment(1);
     tracing::info!(email.id = %id, resent.id = %email.id, event.id = %envelope.id, "email resent");
     Ok(email)

@@ -4,6 +4,7 @@
 mod groups;
 mod parse;
 
+pub use crate::store::email_outbox::RateLimit;
 use clap::{Args, ValueEnum};
 pub use groups::{Broker, Database, Keys, Lifetimes, Listen, Rendering, Targets};
 pub use parse::rate_limit as parse_rate_limit;
@@ -163,13 +164,6 @@ pub struct Schedule(pub Vec<Duration>);
 /// The peers whose `X-Forwarded-For` is believed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
-
-/// At most `max` emails per `per` to one address; `max == 0` is no limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    pub max: u32,
-    pub per: Duration,
-}
 
 impl Settings {
     /// Webhook requests one endpoint may have in flight: a quarter of

@@ -127,39 +127,3 @@ async fn fan_out(
     .await?;
     wake::notify(conn, WEBHOOK_WAKE_CHANNEL).await
 }
-
-/// An email's final state, as `email.sent` or `email.failed` tell it.
-#[derive(Debug, sqlx::FromRow)]
-pub struct EmailOutcome {
-    pub id: Uuid,
-    pub event_id: String,
-    pub template: String,
-    pub recipient: String,
-    /// `sent`, `failed`, `dropped` or `expired`.
-    pub status: String,
-    pub attempts: i32,
-    /// The last SMTP code the server gave for it, if any.
-    pub smtp_code: Option<i32>,
-}
-
-impl EmailOutcome {
-    pub fn announcement(&self) -> Announcement {
-        let event_type = if self.status == "sent" {
-            "email.sent"
-        } else {
-            "email.failed"
-        };
-        Announcement {
-            event_type,
-            data: json!({
-                "id": self.id,
-                "event_id": self.event_id,
-                "template": self.template,
-                "recipient": self.recipient,
-                "status": self.status,
-                "attempts": self.attempts,
-                "smtp_code": self.smtp_code,
-            }),
-        }
-    }
-}

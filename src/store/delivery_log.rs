@@ -3,7 +3,7 @@
 //! Public so the API, the CLI and the console share them. No token, sealed
 //! value or endpoint secret is ever read here.
 
-use super::emails::{self, EmailWithAttempts};
+use super::email_outbox::{EmailWithAttempts, read};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -84,7 +84,7 @@ pub async fn for_event(pool: &PgPool, id: &str) -> sqlx::Result<Option<DeliveryL
         return Ok(None);
     };
     Ok(Some(DeliveryLog {
-        emails: emails::for_event(pool, id).await?,
+        emails: read::for_event(pool, id).await?,
         webhooks: webhooks_for_event(pool, id).await?,
         event,
     }))

@@ -4,11 +4,10 @@
 pub mod announce;
 mod database;
 pub mod delivery_log;
-pub mod emails;
+pub mod email_outbox;
 pub mod erasure;
 pub mod held;
 pub mod key_check;
-mod outbox;
 mod processed;
 mod recordable;
 pub mod recorder;
@@ -17,11 +16,13 @@ pub mod runner;
 pub mod secret_key;
 pub mod vacuum;
 pub mod wake;
+pub mod webhook_counts;
 
 pub use announce::{Announcement, RELAY_WAKE_CHANNEL, WEBHOOK_WAKE_CHANNEL, announce};
 pub use database::{ADMIN_POOL, prepare_database};
-pub use outbox::{
-    EMAIL_WAKE_CHANNEL, EmailTemplate, NewEmail, insert_dropped_email, insert_email, insert_emails,
+pub use email_outbox::{
+    EMAIL_WAKE_CHANNEL, EmailStatus, EmailTemplate, NewEmail, insert_dropped_email, insert_email,
+    insert_emails,
 };
 pub use processed::{ProcessedEvent, record_event, record_events};
 pub use recordable::recordable;

@@ -14,6 +14,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// An outbox's rows due now, and how long the oldest has been due (0 with
+/// none), for the `herald_dispatch_backlog` gauges.
+#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+pub struct Backlog {
+    pub due: i64,
+    pub oldest_due_seconds: f64,
+}
+
 /// What a kind of outbox brings to the runner.
 pub trait Dispatch: Send + Sync + 'static {
     type Row: Send + 'static;

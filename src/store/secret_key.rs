@@ -12,7 +12,8 @@
 //! Values sealed before key ids existed (`nonce ‖ ciphertext`, the row id as
 //! associated data) still open with whichever configured key sealed them.
 
-use crate::domain::Token;
+use super::EmailTemplate;
+use crate::domain::{EmailAddress, Token};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
@@ -67,8 +68,8 @@ impl Key {
 pub enum Place<'a> {
     Email {
         row: Uuid,
-        recipient: &'a str,
-        template: &'a str,
+        recipient: &'a EmailAddress,
+        template: EmailTemplate,
     },
     Endpoint {
         id: Uuid,
@@ -85,9 +86,9 @@ impl Place<'_> {
             } => [
                 b"herald.email\0".as_slice(),
                 row.as_bytes(),
-                recipient.as_bytes(),
+                recipient.as_str().as_bytes(),
                 b"\0",
-                template.as_bytes(),
+                template.name().as_bytes(),
             ]
             .concat(),
             Place::Endpoint { id } => [b"herald.endpoint\0".as_slice(), id.as_bytes()].concat(),
@@ -239,11 +240,14 @@ mod tests {
         STANDARD.encode([byte; 32])
     }
 
+    static ADA: std::sync::LazyLock<EmailAddress> =
+        std::sync::LazyLock::new(|| EmailAddress::parse("a@example.com").unwrap());
+
     fn email(row: Uuid) -> Place<'static> {
         Place::Email {
             row,
-            recipient: "a@example.com",
-            template: "invite",
+            recipient: &ADA,
+            template: EmailTemplate::Invite,
         }
     }
 
@@ -260,16 +264,17 @@ mod tests {
         );
         assert_eq!(k.open_token(&sealed, &email(row)).unwrap(), token);
         assert!(k.open_token(&sealed, &email(Uuid::now_v7())).is_err());
+        let bob = EmailAddress::parse("b@example.com").unwrap();
         let other_recipient = Place::Email {
             row,
-            recipient: "b@example.com",
-            template: "invite",
+            recipient: &bob,
+            template: EmailTemplate::Invite,
         };
         assert!(k.open_token(&sealed, &other_recipient).is_err());
         let other_template = Place::Email {
             row,
-            recipient: "a@example.com",
-            template: "password_reset",
+            recipient: &ADA,
+            template: EmailTemplate::PasswordReset,
         };
         assert!(k.open_token(&sealed, &other_template).is_err());
     }

@@ -469,10 +469,11 @@ impl TestApp {
         rows.into_iter()
             .map(|r| OutboxRow {
                 token: r.token_sealed.map(|s| {
+                    let recipient = herald::domain::EmailAddress::parse(&r.recipient).unwrap();
                     let place = herald::store::Place::Email {
                         row: r.id,
-                        recipient: &r.recipient,
-                        template: &r.template,
+                        recipient: &recipient,
+                        template: r.template.parse().unwrap(),
                     };
                     self.key.open_token(&s, &place).unwrap().expose().to_owned()
                 }),

@@ -42,6 +42,7 @@ mod smtp_session;
 mod statements;
 mod templates_render;
 mod throttle;
+mod unreadable_rows;
 mod wake;
 mod webhook_secrets;
 mod webhooks;

@@ -2,8 +2,8 @@
 //! bounds a whole send; a late worker's record never overwrites a newer one.
 
 use crate::helpers::{TestApp, wait_until};
-use herald::email::attempts::{self, Attempt, Next, Record};
 use herald::email::{Mailer, SendOutcome};
+use herald::store::email_outbox::{self, Attempt, EmailStatus, Next, Record};
 use lettre::Message;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -111,7 +111,7 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
     .await
     .unwrap();
     let lease = Duration::from_secs(60);
-    let first = attempts::claim(&app.pool, 1, lease, &[], app.settings.email_rate_limit)
+    let first = email_outbox::claim(&app.pool, 1, lease, &[], app.settings.email_rate_limit)
         .await
         .unwrap();
     // The first worker's lease lapses; a second worker claims the row.
@@ -119,10 +119,14 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let second = attempts::claim(&app.pool, 1, lease, &[], app.settings.email_rate_limit)
+    let second = email_outbox::claim(&app.pool, 1, lease, &[], app.settings.email_rate_limit)
         .await
         .unwrap();
-    assert_eq!((first[0].attempts, second[0].attempts), (1, 2));
+    let attempts = |claimed: &[Result<_, _>]| match &claimed[0] {
+        Ok(email_outbox::Claimed { attempts, .. }) => *attempts,
+        Err(unreadable) => panic!("{unreadable:?}"),
+    };
+    assert_eq!((attempts(&first), attempts(&second)), (1, 2));
     let sent = |detail: &str| Attempt {
         outcome: "sent",
         code: Some(250),
@@ -140,7 +144,7 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
             next,
         };
         let pool = app.pool.clone();
-        async move { attempts::record_many(&pool, &[one]).await.unwrap() }
+        async move { email_outbox::record_many(&pool, &[one]).await.unwrap() }
     };
     // The late first worker reports a failure: it changes nothing.
     let failed = Attempt {
@@ -148,7 +152,14 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
         code: Some(550),
         detail: "late".into(),
     };
-    record(1, failed, Next::Finish { status: "failed" }).await;
+    record(
+        1,
+        failed,
+        Next::Finish {
+            status: EmailStatus::Failed,
+        },
+    )
+    .await;
     record(1, sent("late"), retry()).await;
     let state = || async {
         sqlx::query_as::<_, (String, i32)>("SELECT status, retries_used FROM email_outbox")
@@ -158,7 +169,14 @@ async fn a_late_workers_record_never_overwrites_a_newer_claim() {
     };
     assert_eq!(state().await, ("pending".to_owned(), 0));
     // The worker holding the current claim records its result.
-    record(2, sent("250 ok"), Next::Finish { status: "sent" }).await;
+    record(
+        2,
+        sent("250 ok"),
+        Next::Finish {
+            status: EmailStatus::Sent,
+        },
+    )
+    .await;
     assert_eq!(state().await.0, "sent");
     // Every attempt is kept as history, the late ones included.
     assert_eq!(app.count("SELECT count(*) FROM email_attempts").await, 3);

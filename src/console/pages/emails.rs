@@ -1,10 +1,10 @@
 //! Emails, newest first, filtered by status and template
-//! (`store::emails::list`, as `GET /v1/emails`).
+//! (`store::email_outbox::read::list`, as `GET /v1/emails`).
 
 use super::EmailRow;
 use crate::console::{ConsoleState, Failure, SignedIn};
-use crate::email::templates::KINDS;
-use crate::store::emails::{self, Filter, STATUSES};
+use crate::store::email_outbox::read::{self, Filter};
+use crate::store::email_outbox::{EmailStatus, EmailTemplate};
 use axum::extract::{Query, State};
 use axum::response::Html;
 use serde::{Deserialize, Serialize};
@@ -25,10 +25,14 @@ struct Choice {
     selected: bool,
 }
 
-fn choices(all: &[&'static str], chosen: Option<&str>) -> Vec<Choice> {
+fn choices<T: PartialEq + Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    chosen: Option<T>,
+) -> Vec<Choice> {
     all.iter()
         .map(|&value| Choice {
-            value,
+            value: name(value),
             selected: chosen == Some(value),
         })
         .collect()
@@ -40,21 +44,25 @@ pub async fn show(
     Query(q): Query<EmailQuery>,
 ) -> Result<Html<String>, Failure> {
     // Only known words filter; anything else (or "any") shows everything.
-    let status = q.status.filter(|s| STATUSES.contains(&s.as_str()));
-    let template = q.template.filter(|t| KINDS.contains(&t.as_str()));
+    let status = q.status.and_then(|s| s.parse::<EmailStatus>().ok());
+    let template = q.template.and_then(|t| t.parse::<EmailTemplate>().ok());
     let offset = q.offset.unwrap_or(0).max(0);
     let filter = Filter {
         recipient: None,
-        status: status.clone(),
-        template: template.clone(),
+        status,
+        template,
         limit: PAGE,
         offset,
     };
-    let (found, count) = emails::list(&state.0.pool, &filter).await?;
+    let (found, count) = read::list(&state.0.pool, &filter).await?;
     let rows: Vec<EmailRow> = found.into_iter().map(EmailRow::from).collect();
     let next = (offset + PAGE < count).then(|| {
         let mut query = format!("offset={}", offset + PAGE);
-        for (name, value) in [("status", &status), ("template", &template)] {
+        let chosen = [
+            ("status", status.map(EmailStatus::name)),
+            ("template", template.map(EmailTemplate::name)),
+        ];
+        for (name, value) in chosen {
             if let Some(v) = value {
                 query.push_str(&format!("&{name}={v}"));
             }
@@ -66,8 +74,8 @@ pub async fn show(
         "Emails",
         Some(&session),
         &json!({
-            "statuses": choices(&STATUSES, status.as_deref()),
-            "templates": choices(&KINDS, template.as_deref()),
+            "statuses": choices(&EmailStatus::ALL, EmailStatus::name, status),
+            "templates": choices(&EmailTemplate::ALL, EmailTemplate::name, template),
             "emails": rows,
             "count": count,
             "from": if count == 0 { 0 } else { offset + 1 },

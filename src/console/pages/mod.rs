@@ -8,6 +8,7 @@ pub mod overview;
 pub mod search;
 pub mod services;
 
+use crate::store::email_outbox::{Email, EmailStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 
@@ -36,7 +37,7 @@ pub struct EmailRow {
     created: String,
     recipient: String,
     template: String,
-    status: String,
+    status: EmailStatus,
     class: &'static str,
     attempts: i32,
     last_error: String,
@@ -44,15 +45,15 @@ pub struct EmailRow {
     event_href: String,
 }
 
-impl From<crate::store::emails::Email> for EmailRow {
-    fn from(e: crate::store::emails::Email) -> Self {
+impl From<Email> for EmailRow {
+    fn from(e: Email) -> Self {
         Self {
             id: e.id,
             created: when(e.created_at),
-            class: match e.status.as_str() {
-                "sent" => "ok",
-                "pending" => "warn",
-                _ => "bad",
+            class: match e.status {
+                EmailStatus::Sent => "ok",
+                EmailStatus::Pending => "warn",
+                EmailStatus::Failed | EmailStatus::Dropped | EmailStatus::Expired => "bad",
             },
             recipient: e.recipient,
             template: e.template,

@@ -4,7 +4,7 @@
 use super::{Done, EmailRow, event_href, when};
 use crate::console::{ConsoleState, Failure, SignedIn, render};
 use crate::store::delivery_log::{self, EventFilter};
-use crate::store::emails::{self, Filter};
+use crate::store::email_outbox::read::{self, Filter};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub async fn show(
             limit: SHOWN,
             ..Default::default()
         };
-        let (emails, _) = emails::list(pool, &filter).await?;
+        let (emails, _) = read::list(pool, &filter).await?;
         (events, emails)
     } else {
         (Vec::new(), Vec::new())

@@ -4,6 +4,7 @@
 
 use super::when;
 use crate::console::{ConsoleState, Failure};
+use crate::store::email_outbox::{EmailAttempt, read};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -38,14 +39,6 @@ struct EndpointState {
     enabled: bool,
     disabled_reason: Option<String>,
     failing_since: Option<DateTime<Utc>>,
-}
-
-#[derive(sqlx::FromRow)]
-struct LastAttempt {
-    outcome: String,
-    smtp_code: Option<i32>,
-    detail: Option<String>,
-    attempted_at: DateTime<Utc>,
 }
 
 /// What `/readyz` reads (a query, the consumer's own session), the relay's
@@ -98,19 +91,14 @@ pub async fn read(state: &ConsoleState, pool: &PgPool) -> Result<Vec<Service>, F
 
 /// The SMTP relay as the last email attempt found it.
 async fn smtp(pool: &PgPool) -> Result<Service, Failure> {
-    let last: Option<LastAttempt> = sqlx::query_as(
-        "SELECT outcome, smtp_code, detail, attempted_at FROM email_attempts
-             ORDER BY attempted_at DESC, id DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
-    let state = match last {
+    let state = match read::last_attempt(pool).await? {
         None => Ok("no email attempted yet".to_owned()),
-        Some(LastAttempt {
+        Some(EmailAttempt {
             outcome,
             smtp_code: code,
-            detail,
-            attempted_at: at,
+            reply: detail,
+            at,
+            ..
         }) => {
             let code = code.map(|c| format!(" {c}")).unwrap_or_default();
             let text = format!(

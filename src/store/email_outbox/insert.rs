@@ -1,30 +1,15 @@
-use super::SecretKey;
-use super::announce::{EmailOutcome, announce};
-use super::secret_key::Place;
+//! Writing emails to send: in the event's transaction, one statement for a
+//! whole run (intake counts its statements), and a dropped email kept with
+//! why.
+
+use super::{EmailOutcome, EmailStatus, EmailTemplate};
 use crate::domain::{EmailAddress, EventId, Token};
+use crate::store::SecretKey;
+use crate::store::announce::announce;
+use crate::store::secret_key::Place;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
-
-/// The channel the email dispatcher listens on; each new outbox row notifies it.
-pub const EMAIL_WAKE_CHANNEL: &str = "herald_emails";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EmailTemplate {
-    Invite,
-    PasswordReset,
-    Welcome,
-}
-
-impl EmailTemplate {
-    pub fn name(self) -> &'static str {
-        match self {
-            EmailTemplate::Invite => "invite",
-            EmailTemplate::PasswordReset => "password_reset",
-            EmailTemplate::Welcome => "welcome",
-        }
-    }
-}
 
 /// One email to send. `data` is what the template needs, without the token;
 /// the token travels sealed beside it.
@@ -65,7 +50,7 @@ pub async fn insert_dropped_email(
         event_id: event_id.as_str().to_owned(),
         template: template.name().to_owned(),
         recipient: recipient.as_str().to_owned(),
-        status: "dropped".into(),
+        status: EmailStatus::Dropped,
         attempts: 1,
         smtp_code: None,
     };
@@ -112,8 +97,8 @@ pub async fn insert_emails(
         let id = Uuid::now_v7();
         let place = Place::Email {
             row: id,
-            recipient: email.recipient.as_str(),
-            template: email.template.name(),
+            recipient: email.recipient,
+            template: email.template,
         };
         sealed.push(email.token.map(|t| key.seal_token(t, &place)));
         ids.push(id);

@@ -1,15 +1,19 @@
 //! Reading the email outbox for operators: a page of emails by recipient,
-//! status and template, one email with every attempt, and an event's emails.
-//! Public so the API, the CLI and the console share them.
+//! status and template, one email with every attempt, and an event's emails;
+//! and what a resend needs of the email it repeats. Shared by the API, the
+//! CLI and the console.
+//!
+//! An operator sees every row as stored, the template and recipient as
+//! text: a row this Herald cannot read (written by another version) still
+//! lists, with the attempt that failed it.
 
+use super::{EmailStatus, EmailTemplate};
+use crate::domain::EmailAddress;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// Every status an email can end in, `pending` while it waits.
-pub const STATUSES: [&str; 5] = ["pending", "sent", "failed", "dropped", "expired"];
 
 const SELECT: &str = "SELECT id, event_id, template, recipient, status, locale,
         attempts AS attempt_count, last_error, created_at,
@@ -25,8 +29,7 @@ pub struct Email {
     /// invite, password_reset or welcome.
     pub template: String,
     pub recipient: String,
-    /// pending, sent, failed, dropped or expired.
-    pub status: String,
+    pub status: EmailStatus,
     pub locale: Option<String>,
     /// Attempts made so far.
     pub attempt_count: i32,
@@ -67,34 +70,38 @@ pub struct EmailWithAttempts {
 pub struct Filter {
     /// Matched whole, ignoring case.
     pub recipient: Option<String>,
-    pub status: Option<String>,
-    pub template: Option<String>,
+    pub status: Option<EmailStatus>,
+    pub template: Option<EmailTemplate>,
     pub limit: i64,
     pub offset: i64,
 }
 
 /// A page of emails, newest first, and how many match in all.
 pub async fn list(pool: &PgPool, filter: &Filter) -> sqlx::Result<(Vec<Email>, i64)> {
-    let given = [&filter.recipient, &filter.status, &filter.template];
-    if !given.iter().copied().flatten().all(|v| super::matchable(v)) {
+    if !filter
+        .recipient
+        .as_deref()
+        .is_none_or(crate::store::matchable)
+    {
         return Ok((Vec::new(), 0));
     }
+    let template = filter.template.map(EmailTemplate::name);
     const WHERE: &str = "WHERE ($1::text IS NULL OR lower(recipient) = lower($1))
           AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR template = $3)";
     let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM email_outbox {WHERE}"
     )))
     .bind(&filter.recipient)
-    .bind(&filter.status)
-    .bind(&filter.template)
+    .bind(filter.status)
+    .bind(template)
     .fetch_one(pool)
     .await?;
     let emails = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} {WHERE} ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
     )))
     .bind(&filter.recipient)
-    .bind(&filter.status)
-    .bind(&filter.template)
+    .bind(filter.status)
+    .bind(template)
     .bind(filter.limit)
     .bind(filter.offset)
     .fetch_all(pool)
@@ -141,21 +148,55 @@ pub async fn first_of_event(
 }
 
 /// What a resend needs of the email it repeats: never its token.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Original {
-    pub status: String,
-    pub template: String,
-    pub recipient: String,
+    pub status: EmailStatus,
+    pub template: EmailTemplate,
+    pub recipient: EmailAddress,
     pub locale: Option<String>,
     pub data: serde_json::Value,
 }
 
-pub async fn original(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Original>> {
-    sqlx::query_as(
+#[derive(sqlx::FromRow)]
+struct OriginalRow {
+    status: EmailStatus,
+    template: String,
+    recipient: String,
+    locale: Option<String>,
+    data: serde_json::Value,
+}
+
+/// The email `id`, read; `Err` says why this Herald cannot read it (its
+/// template or recipient).
+pub async fn original(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<Result<Original, String>>> {
+    let row: Option<OriginalRow> = sqlx::query_as(
         "SELECT status, template, recipient, locale, data FROM email_outbox WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|row| {
+        let (template, recipient) = super::read_names(&row.template, &row.recipient)?;
+        Ok(Original {
+            status: row.status,
+            template,
+            recipient,
+            locale: row.locale,
+            data: row.data,
+        })
+    }))
+}
+
+/// The latest attempt of any email: how the SMTP relay last answered.
+pub async fn last_attempt(pool: &PgPool) -> sqlx::Result<Option<EmailAttempt>> {
+    sqlx::query_as(
+        "SELECT outbox_id, attempt, attempted_at AS at, outcome, smtp_code, detail AS reply
+         FROM email_attempts ORDER BY attempted_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
     .await
 }
 
