@@ -19,7 +19,9 @@
 //! email_outbox       ─► email::EmailDispatcher (claim with lease, render, SMTP, record)
 //! webhook_deliveries ─► webhooks::dispatcher   (claim with lease, sign, POST, record)
 //! event_outbox       ─► relay                  (lease, publish with confirm, delete)
-//!                        all three on store::runner; records batched by store::recorder
+//!                        all three on store::runner; records batched by store::recorder;
+//!                        the last two tables' statements in store::{webhook_deliveries,
+//!                        event_outbox}, rows decoded there (statuses as enums)
 //! ```
 //!
 //! Modules depend downwards only: `commands` → `app` → `console` → `http`, `ops` → `intake` → `events`,
@@ -31,7 +33,8 @@
 //! - `intake`: the AMQP side: topology, consumer (and its live `BrokerStatus`), envelope
 //!   parsing, the batch with its one-at-a-time fallback, dead letters, publishing.
 //! - `events`: the envelope, and one file per event kind, each parsing its data and applying it.
-//! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
+//! - `domain`: newtypes parsed at the boundary (event id, email address, role, token,
+//!   invite status), and `text_enum!` for the closed sets of words stored as text.
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows.
 //! - `console`: `/console`, the operator's pages (sign-in, overview, search, the delivery
 //!   log with resend, emails, endpoints, dead letters), server-rendered; mounted by `app`
@@ -46,8 +49,11 @@
 //!   endpoint secrets (and `keys check`), the dispatch `runner` every outbox shares, the
 //!   batched `recorder`, held rows, peer text made recordable, the database and migrations;
 //!   `announce` (announcements written with the outcome they tell), `retention` and `erasure`
-//!   (what the retention job deletes, and a deleted user's rows).
-//! - `error`: rejected forever versus retry later; passing faults are an allowlist.
+//!   (what the retention job deletes, and a deleted user's rows); `webhook_deliveries` (every
+//!   statement on the deliveries and their attempts: fan-out insert, claim, record, replay,
+//!   reads) and `event_outbox` (its insert and the relay's lease, delete, reschedule).
+//! - `error`: rejected forever versus retry later; passing faults are an allowlist; data
+//!   exceptions (a value the database cannot take) told without quoting the value.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retention`: the job deleting what finished longer ago than `HERALD_RETENTION`.
 //! - `retry`, `telemetry`: backoff for passing faults; logs.
