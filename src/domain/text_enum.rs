@@ -31,7 +31,7 @@ macro_rules! text_enum {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident as $kind:literal {
-            $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)?
+            $($(#[$vmeta:meta])* $variant:ident = $word:tt),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -113,7 +113,18 @@ pub(crate) use text_enum;
 #[cfg(test)]
 mod tests {
     text_enum! {
+        #[derive(utoipa::ToSchema)]
         enum Light as "light" { Red = "red", AmberFlashing = "amber_flashing" }
+    }
+
+    #[test]
+    fn the_schema_lists_the_words() {
+        let schema = serde_json::to_value(<Light as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!(["red", "amber_flashing"]),
+            "{schema}"
+        );
     }
 
     #[test]
