@@ -171,9 +171,7 @@ mod tests {
         ] {
             assert!(endpoint_url(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(
-            endpoint_url("https://exa mple.com/secret-path").unwrap_err(),
-            "invalid international domain name"
-        );
+        let why = endpoint_url("https://exa mple.com/secret-path").unwrap_err();
+        assert!(!why.contains("secret-path"), "{why}");
     }
 }
