@@ -71,6 +71,31 @@ pub fn is_passing(e: &sqlx::Error) -> bool {
     }
 }
 
+/// What a data exception (SQLSTATE class 22) says in words of our own, or
+/// `None` for any other error. Class 22 is a value the statement was given
+/// that the database cannot take: not valid for its type, out of range,
+/// too long, a character it cannot store. Whoever gave the value is at
+/// fault, and it would be refused again. The server's own message is not
+/// used: it may quote the value.
+pub fn data_exception(e: &sqlx::Error) -> Option<String> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    let code = db.code()?;
+    let what = match &*code {
+        "22P02" => "a value is not valid for its type",
+        "22003" => "a number is out of range",
+        "22008" | "22007" | "22009" => "a date, time or interval is out of range",
+        "22021" | "22P05" => "a text holds a character the database cannot store (such as NUL)",
+        "22001" => "a text is longer than the database allows",
+        "22004" => "a value may not be null",
+        "22012" => "a value divides by zero",
+        _ if code.starts_with("22") => "a value the database cannot take",
+        _ => return None,
+    };
+    Some(format!("{what} (SQLSTATE {code})"))
+}
+
 /// The database's reason for refusing, in words, with its SQLSTATE. The
 /// server's message names the constraint or limit, never the refused value.
 pub fn refusal(e: &sqlx::Error) -> String {
@@ -87,8 +112,76 @@ pub fn refusal(e: &sqlx::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use std::borrow::Cow;
+
+    /// A server error with `code`, as PostgreSQL would send it.
+    #[derive(Debug)]
+    pub(crate) struct ServerError {
+        pub code: &'static str,
+        pub message: &'static str,
+    }
+
+    impl fmt::Display for ServerError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl std::error::Error for ServerError {}
+
+    impl sqlx::error::DatabaseError for ServerError {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.code))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    pub(crate) fn server_error(code: &'static str, message: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(ServerError { code, message }))
+    }
+
+    #[test]
+    fn data_exceptions_are_told_without_the_value() {
+        let e = server_error("22P02", r#"invalid input syntax for type uuid: "s3cr3t""#);
+        let told = data_exception(&e).unwrap();
+        assert_eq!(told, "a value is not valid for its type (SQLSTATE 22P02)");
+        assert!(!is_passing(&e));
+        for code in ["22003", "22008", "22021", "22P05", "22001", "22023"] {
+            let told = data_exception(&server_error(code, "x")).unwrap();
+            assert!(told.ends_with(&format!("(SQLSTATE {code})")), "{told}");
+        }
+        for other in [
+            server_error("23505", "duplicate key"),
+            server_error("40001", "could not serialize"),
+            sqlx::Error::PoolTimedOut,
+        ] {
+            assert_eq!(data_exception(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn races_and_shutdowns_are_passing_and_not_data_exceptions() {
+        for code in ["40001", "40P01", "57P01", "08006", "53300"] {
+            assert!(is_passing(&server_error(code, "x")), "{code}");
+        }
+        assert!(!is_passing(&server_error("22021", "x")));
+    }
 
     #[test]
     fn connection_and_pool_faults_are_passing() {

@@ -20,7 +20,9 @@
 //!                        the statements in store::email_outbox, rows read typed there)
 //! webhook_deliveries ─► webhooks::dispatcher   (claim with lease, sign, POST, record)
 //! event_outbox       ─► relay                  (lease, publish with confirm, delete)
-//!                        all three on store::runner; records batched by store::recorder
+//!                        all three on store::runner; records batched by store::recorder;
+//!                        the last two tables' statements in store::{webhook_deliveries,
+//!                        event_outbox}, rows decoded there (statuses as enums)
 //! ```
 //!
 //! Modules depend downwards only: `commands` → `app` → `console` → `http`, `ops` → `intake` → `events`,
@@ -32,7 +34,8 @@
 //! - `intake`: the AMQP side: topology, consumer (and its live `BrokerStatus`), envelope
 //!   parsing, the batch with its one-at-a-time fallback, dead letters, publishing.
 //! - `events`: the envelope, and one file per event kind, each parsing its data and applying it.
-//! - `domain`: newtypes parsed at the boundary (event id, email address, role, token).
+//! - `domain`: newtypes parsed at the boundary (event id, email address, role, token,
+//!   invite status), and `text_enum!` for the closed sets of words stored as text.
 //! - `email`: templates, the SMTP transport, and the dispatcher that sends outbox rows and
 //!   decides what each attempt means (final status, retry schedule, the rate limit's wording).
 //! - `console`: `/console`, the operator's pages (sign-in, overview, search, the delivery
@@ -51,10 +54,12 @@
 //!   outbox tokens and endpoint secrets (and `keys check`), the dispatch `runner` every outbox
 //!   shares, the batched `recorder`, held rows, peer text made recordable, the database and
 //!   migrations; `announce` (announcements written with the outcome they tell), `retention`,
-//!   `erasure` and `delivery_log` (cross-table jobs and reads, one concern each), and
-//!   `webhook_counts` (the webhook backlog and last hour, for metrics and the overview), `vacuum`
-//!   (the queue tables kept lean by the housekeeping job).
-//! - `error`: rejected forever versus retry later; passing faults are an allowlist.
+//!   `erasure` and `delivery_log` (cross-table jobs and reads, one concern each), `vacuum`
+//!   (the queue tables kept lean by the housekeeping job); `webhook_deliveries` (every
+//!   statement on the deliveries and their attempts: fan-out insert, claim, record, replay,
+//!   reads, counts) and `event_outbox` (its insert and the relay's lease, delete, reschedule).
+//! - `error`: rejected forever versus retry later; passing faults are an allowlist; data
+//!   exceptions (a value the database cannot take) told without quoting the value.
 //! - `webhooks`: endpoints, fan-out in the event's transaction, the signing dispatcher.
 //! - `retention`: the housekeeping job: deletes what finished longer ago than
 //!   `HERALD_RETENTION`, carries out erasures, vacuums the queue tables.

@@ -3,9 +3,11 @@
 //! change, and relayed through the dispatch runner with publisher confirms:
 //! the change stands even while the broker is down, and its event goes out
 //! once it is back. Rows are leased, never locked across a publish, and a
-//! row the broker refuses backs off alone.
+//! row the broker refuses backs off alone. The table's statements are
+//! `store::event_outbox`'.
 
 use crate::settings::Settings;
+use crate::store::event_outbox::{self, Leased};
 use crate::store::runner::{self, Dispatch};
 use crate::store::{self, wake::Wake};
 use crate::{intake, retry};
@@ -78,14 +80,6 @@ struct Broker {
     failures: u32,
 }
 
-#[derive(sqlx::FromRow)]
-struct Leased {
-    id: Uuid,
-    routing_key: String,
-    body: Value,
-    attempts: i32,
-}
-
 impl Dispatch for Relay {
     type Row = Leased;
     const KIND: &'static str = "relay";
@@ -95,20 +89,7 @@ impl Dispatch for Relay {
     }
 
     async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Leased>> {
-        sqlx::query_as(
-            "UPDATE event_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
-             FROM (SELECT id FROM event_outbox
-                   WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
-                     AND NOT (id = ANY($3))
-                   ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
-             WHERE o.id = due.id
-             RETURNING o.id, o.routing_key, o.body, o.attempts",
-        )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(crate::store::pg_interval(LEASE))
-        .bind(held)
-        .fetch_all(&self.pool)
-        .await
+        event_outbox::claim(&self.pool, limit, LEASE, held).await
     }
 
     async fn deliver(&self, row: Leased, cancel: CancellationToken) {
@@ -137,12 +118,8 @@ impl Dispatch for Relay {
         .unwrap_or_else(|_| Err(anyhow::anyhow!("no confirm within {PUBLISH_TIMEOUT:?}")));
         match published {
             Ok(()) => {
-                retry::until_recorded("removing a relayed event", &cancel, || async {
-                    sqlx::query("DELETE FROM event_outbox WHERE id = $1")
-                        .bind(row.id)
-                        .execute(&self.pool)
-                        .await
-                        .map(drop)
+                retry::until_recorded("removing a relayed event", &cancel, || {
+                    event_outbox::delete(&self.pool, row.id)
                 })
                 .await;
                 tracing::info!(event.id = %event_id, event.type = %row.routing_key, "published");
@@ -226,19 +203,8 @@ impl Relay {
         error: Option<&str>,
         cancel: &CancellationToken,
     ) {
-        retry::until_recorded("rescheduling a relayed event", cancel, || async {
-            sqlx::query(
-                "UPDATE event_outbox SET lease_until = NULL, next_attempt_at = now() + $2::interval,
-                        last_error = coalesce($3, last_error),
-                        attempts = attempts - CASE WHEN $3 IS NULL THEN 1 ELSE 0 END
-                 WHERE id = $1",
-            )
-            .bind(row.id)
-            .bind(crate::store::pg_interval(delay))
-            .bind(error)
-            .execute(&self.pool)
-            .await
-            .map(drop)
+        retry::until_recorded("rescheduling a relayed event", cancel, || {
+            event_outbox::reschedule(&self.pool, row.id, delay, error)
         })
         .await;
     }

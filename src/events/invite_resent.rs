@@ -1,6 +1,6 @@
 use super::invite_email::InviteEmail;
 use super::{Context, Meta};
-use crate::domain::{EmailAddress, ExpiresAt, Id, Token};
+use crate::domain::{EmailAddress, ExpiresAt, Id, InviteStatus, Token};
 use crate::error::{HandleError, Rejection};
 use crate::store::{EmailTemplate, insert_email};
 use chrono::{DateTime, Utc};
@@ -68,10 +68,11 @@ pub(super) async fn resend(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(invite) = rotated else {
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM invites WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+        let status: Option<InviteStatus> =
+            sqlx::query_scalar("SELECT status FROM invites WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
         return Err(Rejection::new(match status {
             None => format!("unknown invite {:?}", id.as_str()),
             Some(s) => format!(

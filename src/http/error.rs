@@ -37,13 +37,29 @@ impl ApiError {
     }
 }
 
+/// A data exception is the request's fault (400: it would be refused
+/// again); a passing fault is the database's (503: try again); anything
+/// else is Herald's (500). Neither answer quotes the server's message,
+/// which may quote a value.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            format!("database error: {e}"),
-        )
+        if let Some(what) = crate::error::data_exception(&e) {
+            tracing::info!(error = %what, "request refused by the database");
+            return Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_value",
+                format!("the request holds a value the database cannot take: {what}"),
+            );
+        }
+        if crate::error::is_passing(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; try again shortly",
+            );
+        }
+        Self::internal(e)
     }
 }
 
@@ -91,3 +107,55 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::tests::server_error;
+
+    #[test]
+    fn a_data_exception_is_the_requests_fault_and_quotes_no_value() {
+        let e = ApiError::from(server_error(
+            "22P02",
+            r#"invalid input syntax for type integer: "whsec_s3cr3t""#,
+        ));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::BAD_REQUEST, "invalid_value")
+        );
+        assert!(e.message.contains("SQLSTATE 22P02"), "{}", e.message);
+        assert!(!e.message.contains("s3cr3t"), "{}", e.message);
+        for code in ["22003", "22008", "22021", "22P05", "22001"] {
+            assert_eq!(
+                ApiError::from(server_error(code, "x")).status,
+                StatusCode::BAD_REQUEST
+            );
+        }
+    }
+
+    #[test]
+    fn passing_faults_are_503_and_the_rest_500() {
+        let passing = [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+            server_error("40001", "could not serialize access"),
+            server_error(
+                "57P01",
+                "terminating connection due to administrator command",
+            ),
+        ];
+        for e in passing {
+            let e = ApiError::from(e);
+            assert_eq!(
+                (e.status, e.code),
+                (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable")
+            );
+        }
+        for e in [
+            sqlx::Error::RowNotFound,
+            server_error("23505", "duplicate key value"),
+        ] {
+            assert_eq!(ApiError::from(e).status, StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    }
+}

@@ -4,7 +4,7 @@ use super::error::{ApiError, Json, Query};
 use super::paging::paging;
 use super::throttle::EndUser;
 use super::{AppState, TokenBody, token_route};
-use crate::domain::Token;
+use crate::domain::{InviteStatus, Token};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -23,8 +23,7 @@ pub struct Invite {
     pub id: String,
     pub email: String,
     pub role: String,
-    /// pending, accepted, expired or revoked.
-    pub status: String,
+    pub status: InviteStatus,
     pub expires_at: DateTime<Utc>,
     #[schema(value_type = Object)]
     pub metadata: Value,
@@ -39,19 +38,19 @@ pub struct InviteBody {
 fn usable(invite: Option<Invite>) -> Result<Invite, ApiError> {
     let invite =
         invite.ok_or_else(|| ApiError::not_found("unknown, replaced or revoked invite token"))?;
-    match invite.status.as_str() {
-        "pending" => Ok(invite),
-        "accepted" => Err(ApiError::new(
+    match invite.status {
+        InviteStatus::Pending => Ok(invite),
+        InviteStatus::Accepted => Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_accepted",
             "the invite was already accepted",
         )),
-        "expired" => Err(ApiError::new(
+        InviteStatus::Expired => Err(ApiError::new(
             StatusCode::GONE,
             "expired",
             "the invite has expired; ask for a new one",
         )),
-        _ => Err(ApiError::not_found(
+        InviteStatus::Revoked => Err(ApiError::not_found(
             "unknown, replaced or revoked invite token",
         )),
     }
@@ -110,7 +109,7 @@ pub async fn accept(
             .await?;
         crate::relay::enqueue(&mut tx, "invite.accepted", json!({"id": invite.id})).await?;
         tx.commit().await?;
-        invite.status = "accepted".into();
+        invite.status = InviteStatus::Accepted;
         Ok(Json(InviteBody { invite }))
     })
     .await
@@ -122,22 +121,13 @@ pub async fn accept(
 pub struct ListQuery {
     /// pending, accepted, expired or revoked; all when absent.
     #[param(inline)]
-    pub status: Option<StatusFilter>,
+    pub status: Option<InviteStatus>,
     /// 1 to 100, default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Default 0.
     #[param(minimum = 0)]
     pub offset: Option<i64>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StatusFilter {
-    Pending,
-    Accepted,
-    Expired,
-    Revoked,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -156,18 +146,17 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<InviteList>, ApiError> {
     let (limit, offset) = paging(q.limit, q.offset)?;
-    let status = q.status.map(|s| format!("{s:?}").to_lowercase());
     let filtered = format!("SELECT * FROM ({SELECT}) v WHERE ($1::text IS NULL OR v.status = $1)");
     let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM ({filtered}) c"
     )))
-    .bind(&status)
+    .bind(q.status)
     .fetch_one(&state.pool)
     .await?;
     let invites: Vec<Invite> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{filtered} ORDER BY v.expires_at DESC, v.id LIMIT $2 OFFSET $3"
     )))
-    .bind(&status)
+    .bind(q.status)
     .bind(limit)
     .bind(offset)
     .fetch_all(&state.pool)
@@ -194,7 +183,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
-    let status: Option<String> = sqlx::query_scalar(
+    let status: Option<InviteStatus> = sqlx::query_scalar(
         "UPDATE invites SET status = CASE WHEN status = 'pending' THEN 'revoked' ELSE status END,
                 revoked_at = CASE WHEN status = 'pending' THEN now() ELSE revoked_at END, updated_at = now()
          WHERE id = $1 RETURNING status",
@@ -202,9 +191,9 @@ pub async fn revoke(
     .bind(&id)
     .fetch_optional(&state.pool)
     .await?;
-    match status.as_deref() {
+    match status {
         None => Err(ApiError::not_found(format!("no invite {id:?}"))),
-        Some("accepted") => Err(ApiError::new(
+        Some(InviteStatus::Accepted) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "already_accepted",
             "an accepted invite cannot be revoked",

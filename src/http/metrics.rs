@@ -1,7 +1,7 @@
 //! One Prometheus recorder for the process; every counter and histogram
 //! Herald records through the `metrics` facade lands here.
 
-use crate::store::{email_outbox, webhook_counts};
+use crate::store::{email_outbox, webhook_deliveries};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 use std::sync::{Mutex, OnceLock};
@@ -46,7 +46,7 @@ pub async fn observe_backlog(pool: &PgPool) {
         *read_at = Some(Instant::now());
     }
     let email = email_outbox::counts::backlog(pool).await;
-    let webhook = webhook_counts::webhook_backlog(pool).await;
+    let webhook = webhook_deliveries::backlog(pool).await;
     for (kind, backlog) in [("email", email), ("webhook", webhook)] {
         if let Ok(backlog) = backlog {
             metrics::gauge!("herald_dispatch_backlog", "kind" => kind).set(backlog.due as f64);

@@ -20,8 +20,8 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// Adds the error schema, the answers every route shares (401, 503, 500),
-/// those of routes with a JSON body (400, 413, 415, 422) or a query (400),
+/// Adds the error schema, the answers every route shares (400, 401, 503,
+/// 500), those of routes with a JSON body (413, 415, 422),
 /// and the error body to every documented error without one.
 pub fn finish(mut doc: OpenApi) -> OpenApi {
     let components = doc.components.get_or_insert_with(Default::default);
@@ -118,6 +118,8 @@ fn document_errors(op: &mut Operation) {
     } else if has_query {
         add("400", "a query parameter is unknown or out of range");
     }
+    // Any route's value may be one the database cannot take (a NUL in a path).
+    add("400", "a value the database cannot take");
     for (status, response) in op.responses.responses.iter_mut() {
         if let RefOr::T(response) = response
             && (status.starts_with('4') || status.starts_with('5'))

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, Json, Query};
+use crate::store::webhook_deliveries::{self, AttemptOutcome, EndpointAttempt};
 use crate::webhooks::endpoints::{self, Endpoint, EndpointError, NewEndpoint};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -233,18 +234,33 @@ pub struct AttemptsQuery {
     pub limit: Option<i64>,
 }
 
-#[derive(Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct AttemptView {
     pub delivery_id: Uuid,
     pub event_type: String,
     pub attempt: i32,
     pub attempted_at: DateTime<Utc>,
-    /// delivered, retry or failed.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub status_code: Option<i32>,
     pub latency_ms: i32,
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
+}
+
+impl From<EndpointAttempt> for AttemptView {
+    fn from(a: EndpointAttempt) -> Self {
+        Self {
+            delivery_id: a.delivery_id,
+            event_type: a.event_type,
+            attempt: a.attempt,
+            attempted_at: a.attempted_at,
+            outcome: a.outcome,
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error,
+            response_excerpt: a.response_excerpt,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -269,15 +285,10 @@ pub async fn attempts(
         ));
     }
     endpoints::get(&state.pool, id).await?;
-    let attempts = sqlx::query_as(
-        "SELECT a.delivery_id, d.event_type, a.attempt, a.attempted_at, a.outcome, a.status_code, a.latency_ms,
-                a.error, a.response_excerpt
-         FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-         WHERE a.endpoint_id = $1 ORDER BY a.attempted_at DESC LIMIT $2",
-    )
-    .bind(id)
-    .bind(limit)
-    .fetch_all(&state.pool)
-    .await?;
+    let attempts = webhook_deliveries::recent_attempts(&state.pool, id, limit)
+        .await?
+        .into_iter()
+        .map(AttemptView::from)
+        .collect();
     Ok(Json(AttemptList { attempts }))
 }

@@ -6,7 +6,9 @@
 //! Endpoints subscribed to every type do not get them: they hear about the
 //! events Herald consumes, not about Herald's own bookkeeping.
 
+use super::event_outbox::{self, NewEvent};
 use super::wake;
+use super::webhook_deliveries::{self, NewDelivery};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -48,12 +50,13 @@ pub async fn publish_later(
     now: DateTime<Utc>,
 ) -> sqlx::Result<Vec<Uuid>> {
     let ids: Vec<Uuid> = announcements.iter().map(|_| Uuid::now_v7()).collect();
-    let types: Vec<&str> = announcements.iter().map(|a| a.event_type).collect();
-    let bodies: Vec<Value> = announcements
+    let events: Vec<NewEvent> = announcements
         .iter()
         .zip(&ids)
-        .map(|(a, id)| {
-            json!({
+        .map(|(a, id)| NewEvent {
+            id: *id,
+            routing_key: a.event_type,
+            body: json!({
                 "specversion": "1.0",
                 "id": id.to_string(),
                 "source": SOURCE,
@@ -61,18 +64,10 @@ pub async fn publish_later(
                 "time": now.to_rfc3339(),
                 "datacontenttype": "application/json",
                 "data": a.data,
-            })
+            }),
         })
         .collect();
-    sqlx::query(
-        "INSERT INTO event_outbox (id, routing_key, body)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[])",
-    )
-    .bind(&ids)
-    .bind(&types)
-    .bind(&bodies)
-    .execute(&mut *conn)
-    .await?;
+    event_outbox::insert(conn, &events).await?;
     wake::notify(conn, RELAY_WAKE_CHANNEL).await?;
     Ok(ids)
 }
@@ -98,32 +93,23 @@ async fn fan_out(
         return Ok(());
     }
     let timestamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let (mut rows, mut endpoint_ids, mut event_ids, mut row_types, mut row_bodies) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for (announcement, id) in announcements.iter().zip(ids) {
+    let event_ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let mut rows = Vec::new();
+    for (announcement, event_id) in announcements.iter().zip(&event_ids) {
         let body = json!({"type": announcement.event_type, "timestamp": timestamp,
                           "data": announcement.data})
         .to_string();
         for (endpoint, subscribed) in &endpoints {
             if subscribed.iter().any(|t| t == announcement.event_type) {
-                rows.push(Uuid::now_v7());
-                endpoint_ids.push(*endpoint);
-                event_ids.push(id.to_string());
-                row_types.push(announcement.event_type);
-                row_bodies.push(body.clone());
+                rows.push(NewDelivery {
+                    endpoint: *endpoint,
+                    event_id,
+                    event_type: announcement.event_type,
+                    body: body.clone(),
+                });
             }
         }
     }
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, body)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[])",
-    )
-    .bind(&rows)
-    .bind(&endpoint_ids)
-    .bind(&event_ids)
-    .bind(&row_types)
-    .bind(&row_bodies)
-    .execute(&mut *conn)
-    .await?;
+    webhook_deliveries::insert(conn, &rows).await?;
     wake::notify(conn, WEBHOOK_WAKE_CHANNEL).await
 }

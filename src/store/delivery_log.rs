@@ -4,6 +4,7 @@
 //! value or endpoint secret is ever read here.
 
 use super::email_outbox::{EmailWithAttempts, read};
+use super::webhook_deliveries::{AttemptOutcome, DeliveryStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -38,8 +39,7 @@ pub struct WebhookAttempt {
     /// The receiver's HTTP status, when it answered.
     pub status_code: Option<i32>,
     pub latency_ms: i32,
-    /// delivered, retry or failed.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     /// Why no answer came (timeout, refused connection, …).
     pub error: Option<String>,
 }
@@ -50,8 +50,7 @@ pub struct WebhookDelivery {
     pub id: Uuid,
     pub endpoint_id: Uuid,
     pub endpoint_url: String,
-    /// pending, delivered or failed.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempt_count: i32,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -1,11 +1,14 @@
 //! What the handlers write: the event-id dedupe, email outbox rows, and the
-//! key that seals a token while its email waits to be sent.
+//! key that seals a token while its email waits to be sent; the webhook
+//! deliveries' and the event outbox's statements (`webhook_deliveries`,
+//! `event_outbox`), each table's in one module.
 
 pub mod announce;
 mod database;
 pub mod delivery_log;
 pub mod email_outbox;
 pub mod erasure;
+pub mod event_outbox;
 pub mod held;
 pub mod key_check;
 mod processed;
@@ -16,7 +19,7 @@ pub mod runner;
 pub mod secret_key;
 pub mod vacuum;
 pub mod wake;
-pub mod webhook_counts;
+pub mod webhook_deliveries;
 
 pub use announce::{Announcement, RELAY_WAKE_CHANNEL, WEBHOOK_WAKE_CHANNEL, announce};
 pub use database::{ADMIN_POOL, prepare_database};

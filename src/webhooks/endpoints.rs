@@ -5,6 +5,7 @@
 
 use super::signing::Secret;
 use super::ssrf;
+use crate::store::webhook_deliveries;
 use crate::store::{Place, SecretKey};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -233,6 +234,36 @@ pub async fn disable_in(
     Ok(true)
 }
 
+/// A delivery cleared these endpoints' failure streaks.
+pub async fn clear_failing(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE webhook_endpoints SET failing_since = NULL
+         WHERE id = ANY($1) AND failing_since IS NOT NULL",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Each endpoint is failing since `since` unless it already was; returns
+/// since when each is failing.
+pub async fn mark_failing(
+    conn: &mut sqlx::PgConnection,
+    failing: &[(Uuid, DateTime<Utc>)],
+) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
+    let (ids, since): (Vec<Uuid>, Vec<DateTime<Utc>>) = failing.iter().copied().unzip();
+    sqlx::query_as(
+        "UPDATE webhook_endpoints e SET failing_since = coalesce(e.failing_since, f.since)
+         FROM unnest($1::uuid[], $2::timestamptz[]) AS f(id, since)
+         WHERE e.id = f.id RETURNING e.id, e.failing_since",
+    )
+    .bind(&ids)
+    .bind(&since)
+    .fetch_all(conn)
+    .await
+}
+
 /// Puts failed deliveries back in the queue (same `webhook-id`, a fresh
 /// retry schedule), optionally only one endpoint's or only recent ones.
 pub async fn replay(
@@ -243,18 +274,7 @@ pub async fn replay(
     if let Some(id) = endpoint {
         get(pool, id).await?;
     }
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries
-         SET status = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL, finished_at = NULL
-         WHERE status = 'failed'
-           AND ($1::uuid IS NULL OR endpoint_id = $1)
-           AND ($2::timestamptz IS NULL OR created_at >= $2)",
-    )
-    .bind(endpoint)
-    .bind(since)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    Ok(webhook_deliveries::replay(pool, endpoint, since).await?)
 }
 
 /// Makes pending deliveries waiting for a later retry due now (an operator
@@ -268,19 +288,7 @@ pub async fn bring_forward(
     if let Some(id) = endpoint {
         get(pool, id).await?;
     }
-    let done = sqlx::query(
-        "UPDATE webhook_deliveries
-         SET next_attempt_at = now()
-         WHERE status = 'pending' AND next_attempt_at > now()
-           AND (lease_until IS NULL OR lease_until <= now())
-           AND ($1::uuid IS NULL OR endpoint_id = $1)
-           AND ($2::timestamptz IS NULL OR created_at >= $2)",
-    )
-    .bind(endpoint)
-    .bind(since)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
+    Ok(webhook_deliveries::bring_forward(pool, endpoint, since).await?)
 }
 
 fn found(rows: u64, id: Uuid) -> Result<(), EndpointError> {

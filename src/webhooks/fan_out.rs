@@ -4,6 +4,7 @@
 
 use super::payload;
 use crate::events::Meta;
+use crate::store::webhook_deliveries::{self, NewDelivery};
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -72,8 +73,7 @@ pub async fn fan_out_all(
     events: &[(&Meta<'_>, Option<Map<String, Value>>)],
     subscribers: &Subscribers,
 ) -> sqlx::Result<()> {
-    let (mut ids, mut endpoints, mut event_ids, mut types, mut bodies) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rows = Vec::new();
     for (meta, fields) in events {
         let envelope = meta.envelope;
         let subscribed = subscribers.of(&envelope.event_type);
@@ -87,29 +87,15 @@ pub async fn fan_out_all(
             fields.clone(),
         );
         for endpoint in subscribed {
-            ids.push(Uuid::now_v7());
-            endpoints.push(endpoint);
-            event_ids.push(envelope.id.as_str());
-            types.push(envelope.event_type.as_str());
-            bodies.push(body.clone());
+            rows.push(NewDelivery {
+                endpoint,
+                event_id: envelope.id.as_str(),
+                event_type: envelope.event_type.as_str(),
+                body: body.clone(),
+            });
         }
     }
-    if ids.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, body)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[])
-         ON CONFLICT (endpoint_id, event_id) DO NOTHING",
-    )
-    .bind(&ids)
-    .bind(&endpoints)
-    .bind(&event_ids)
-    .bind(&types)
-    .bind(&bodies)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    webhook_deliveries::insert(conn, &rows).await
 }
 
 /// The invite as the handler left it; `expired` for a pending invite past its expiry.

@@ -3,11 +3,11 @@
 
 use super::{Done, when};
 use crate::console::{ConsoleState, CsrfForm, Failure, SignedIn, render};
+use crate::store::webhook_deliveries::{self, AttemptOutcome, EndpointAttempt};
 use crate::webhooks::endpoints::{self, EndpointError};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -35,22 +35,12 @@ struct AttemptView {
     at: String,
     event_type: String,
     attempt: i32,
-    outcome: String,
+    outcome: AttemptOutcome,
     code: String,
     latency_ms: i32,
     error: String,
     class: &'static str,
 }
-
-type AttemptRow = (
-    DateTime<Utc>,
-    String,
-    i32,
-    String,
-    Option<i32>,
-    i32,
-    Option<String>,
-);
 
 pub async fn show(
     State(state): State<ConsoleState>,
@@ -60,27 +50,9 @@ pub async fn show(
     let pool = &state.0.pool;
     let mut views = Vec::new();
     for e in endpoints::list(pool).await.map_err(Failure::internal)? {
-        let (failing_since, streak, failed): (Option<DateTime<Utc>>, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT failing_since FROM webhook_endpoints WHERE id = $1),
-                    (SELECT count(*) FROM webhook_attempts
-                     WHERE endpoint_id = $1 AND outcome <> 'delivered'
-                       AND attempted_at > COALESCE((SELECT max(attempted_at) FROM webhook_attempts
-                                                    WHERE endpoint_id = $1 AND outcome = 'delivered'), '-infinity')),
-                    (SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'failed')",
-        )
-        .bind(e.id)
-        .fetch_one(pool)
-        .await?;
-        let rows: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT a.attempted_at, d.event_type, a.attempt, a.outcome, a.status_code, a.latency_ms, a.error
-             FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-             WHERE a.endpoint_id = $1 ORDER BY a.attempted_at DESC LIMIT $2",
-        )
-        .bind(e.id)
-        .bind(RECENT)
-        .fetch_all(pool)
-        .await?;
-        let (state_word, class) = match (e.enabled, failing_since) {
+        let health = webhook_deliveries::health(pool, e.id).await?;
+        let rows = webhook_deliveries::recent_attempts(pool, e.id, RECENT).await?;
+        let (state_word, class) = match (e.enabled, health.failing_since) {
             (false, _) => ("disabled", "bad"),
             (true, Some(_)) => ("failing", "warn"),
             (true, None) => ("enabled", "ok"),
@@ -97,9 +69,9 @@ pub async fn show(
             state: state_word,
             class,
             disabled_reason: e.disabled_reason,
-            failing_since: failing_since.map(when),
-            streak,
-            failed,
+            failing_since: health.failing_since.map(when),
+            streak: health.streak,
+            failed: health.failed,
             attempts: rows.into_iter().map(attempt).collect(),
         });
     }
@@ -111,16 +83,22 @@ pub async fn show(
     )
 }
 
-fn attempt((at, event_type, attempt, outcome, code, latency_ms, error): AttemptRow) -> AttemptView {
+fn attempt(a: EndpointAttempt) -> AttemptView {
     AttemptView {
-        at: when(at),
-        event_type,
-        attempt,
-        class: if outcome == "delivered" { "" } else { "bad" },
-        outcome,
-        code: code.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
-        latency_ms,
-        error: error.unwrap_or_default(),
+        at: when(a.attempted_at),
+        event_type: a.event_type,
+        attempt: a.attempt,
+        class: match a.outcome {
+            AttemptOutcome::Delivered => "",
+            AttemptOutcome::Retry | AttemptOutcome::Failed => "bad",
+        },
+        outcome: a.outcome,
+        code: a
+            .status_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "—".into()),
+        latency_ms: a.latency_ms,
+        error: a.error.unwrap_or_default(),
     }
 }
 

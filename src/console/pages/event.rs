@@ -6,6 +6,7 @@ use super::{Done, EmailRow, when};
 use crate::console::{ConsoleState, CsrfForm, Failure, SignedIn, render};
 use crate::ops::resend::{self, ResendError};
 use crate::store::delivery_log;
+use crate::store::webhook_deliveries::{AttemptOutcome, DeliveryStatus};
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -24,7 +25,7 @@ struct EmailView {
 #[derive(Serialize)]
 struct DeliveryView {
     endpoint_url: String,
-    status: String,
+    status: DeliveryStatus,
     class: &'static str,
     last_error: String,
     attempts: Vec<AttemptView>,
@@ -77,10 +78,10 @@ pub async fn show(
         .into_iter()
         .map(|d| DeliveryView {
             endpoint_url: d.endpoint_url,
-            class: match d.status.as_str() {
-                "delivered" => "ok",
-                "pending" => "warn",
-                _ => "bad",
+            class: match d.status {
+                DeliveryStatus::Delivered => "ok",
+                DeliveryStatus::Pending => "warn",
+                DeliveryStatus::Failed => "bad",
             },
             status: d.status,
             last_error: d.last_error.unwrap_or_default(),
@@ -90,8 +91,11 @@ pub async fn show(
                 .map(|a| AttemptView {
                     at: when(a.at),
                     attempt: a.attempt,
-                    class: if a.outcome == "delivered" { "" } else { "bad" },
-                    outcome: a.outcome,
+                    class: match a.outcome {
+                        AttemptOutcome::Delivered => "",
+                        AttemptOutcome::Retry | AttemptOutcome::Failed => "bad",
+                    },
+                    outcome: a.outcome.to_string(),
                     code: code(a.status_code),
                     detail: a
                         .error

@@ -3,7 +3,7 @@
 use super::Done;
 use crate::console::{ConsoleState, Failure, SignedIn, render};
 use crate::store::email_outbox::counts;
-use crate::store::webhook_counts;
+use crate::store::webhook_deliveries;
 use axum::extract::{Query, State};
 use axum::response::Html;
 use serde_json::json;
@@ -16,7 +16,7 @@ pub async fn show(
     let pool = &state.0.pool;
     let events = counts::events_last_hour(pool).await?;
     let emails = counts::last_hour(pool).await?;
-    let webhooks = webhook_counts::webhooks_last_hour(pool).await?;
+    let webhooks = webhook_deliveries::last_hour(pool).await?;
     let dead_letters = match super::dead_letters::waiting(&state.0.broker).await {
         Ok(n) => n.to_string(),
         Err(e) => format!("unknown ({e})"),

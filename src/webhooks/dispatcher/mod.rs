@@ -1,7 +1,8 @@
 //! The webhook dispatcher inside `herald run`: claims due deliveries with a
 //! lease in a short transaction, signs and POSTs them outside it, records
 //! every attempt, and reschedules, finishes or disables.
-//! `send` makes one attempt; `record` writes it down with its consequences.
+//! `send` makes one attempt; `record` decides what it means for the
+//! delivery and its endpoint. The statements are `store::webhook_deliveries`'.
 
 mod record;
 mod send;
@@ -17,6 +18,7 @@ use crate::settings::Settings;
 use crate::store::recorder::Recorder;
 use crate::store::runner;
 use crate::store::wake::Wake;
+use crate::store::webhook_deliveries::{self, Claim, Lease, Leased, Unreadable};
 use anyhow::Context as _;
 use chrono::Utc;
 use sqlx::PgPool;
@@ -31,9 +33,7 @@ const POLL: Duration = Duration::from_millis(250);
 /// A lease outlives the attempt it covers by this much, so a live worker
 /// never loses its row, while a dead one's row comes back soon after.
 const LEASE_MARGIN: Duration = Duration::from_secs(2);
-/// The advisory lock webhook claims take turns under (any fixed number;
-/// this one spells "herald" in ASCII).
-const CLAIM_LOCK: i64 = 0x6865_7261_6c64;
+
 struct Dispatcher {
     pool: PgPool,
     client: reqwest::Client,
@@ -43,22 +43,6 @@ struct Dispatcher {
     per_endpoint: i64,
     allow_private: bool,
     key: crate::store::SecretKey,
-}
-
-#[derive(sqlx::FromRow)]
-struct Claimed {
-    id: Uuid,
-    endpoint_id: Uuid,
-    body: String,
-    attempts: i32,
-    url: String,
-    /// `None` only for a row written in clear by an older Herald, until the
-    /// next start-up seals it.
-    secret_sealed: Option<Vec<u8>>,
-    /// The outgoing secret while a rotation's grace period lasts.
-    previous_secret_sealed: Option<Vec<u8>>,
-    /// When the event that caused it was committed.
-    created_at: chrono::DateTime<Utc>,
 }
 
 enum Verdict {
@@ -100,18 +84,30 @@ struct Running {
 }
 
 impl runner::Dispatch for Running {
-    type Row = Claimed;
+    type Row = Claim;
     const KIND: &'static str = "webhook";
 
-    fn row_id(row: &Claimed) -> Uuid {
-        row.id
+    fn row_id(row: &Claim) -> Uuid {
+        match row {
+            Ok(row) => row.id,
+            Err(row) => row.id,
+        }
     }
 
-    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
+    async fn claim(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claim>> {
         self.dispatcher.lease_due(limit, held).await
     }
 
-    async fn deliver(&self, row: Claimed, cancel: CancellationToken) {
+    async fn deliver(&self, row: Claim, cancel: CancellationToken) {
+        let row = match row {
+            Ok(row) => row,
+            Err(unreadable) => {
+                return self
+                    .recorder
+                    .record(Dispatcher::fail_unread(unreadable))
+                    .await;
+            }
+        };
         let secrets = match self.dispatcher.secrets(&row) {
             Ok(secrets) => secrets,
             Err(why) => return self.dispatcher.wait_for_key(&row, &why, &cancel).await,
@@ -150,64 +146,36 @@ impl Dispatcher {
         })
     }
 
-    /// Leases up to `limit` due deliveries of enabled endpoints, at most
-    /// `per_endpoint` in flight per endpoint across every replica: claims
-    /// take turns under one advisory lock, so each counts the live leases of
-    /// the claims before it. Locked rows are skipped, so replicas never claim
-    /// the same row, and so are rows this worker still `held`.
-    async fn lease_due(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claimed>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CLAIM_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let rows = sqlx::query_as(
-            "WITH in_flight AS (
-                 SELECT endpoint_id, count(*) AS n FROM webhook_deliveries
-                 WHERE status = 'pending' AND lease_until IS NOT NULL AND lease_until > now()
-                 GROUP BY endpoint_id
-             ), picked AS (
-                 SELECT d.id FROM webhook_endpoints e
-                 LEFT JOIN in_flight f ON f.endpoint_id = e.id
-                 CROSS JOIN LATERAL (
-                     SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
-                     WHERE d.endpoint_id = e.id AND d.status = 'pending'
-                       AND d.next_attempt_at <= now()
-                       AND (d.lease_until IS NULL OR d.lease_until <= now())
-                       AND NOT (d.id = ANY($4))
-                     ORDER BY d.next_attempt_at, d.id
-                     LIMIT greatest($2 - coalesce(f.n, 0), 0)
-                     FOR UPDATE OF d SKIP LOCKED
-                 ) d
-                 WHERE e.enabled
-                 ORDER BY d.next_attempt_at LIMIT $1
-             )
-             UPDATE webhook_deliveries d
-             SET lease_until = now() + make_interval(secs => $3), attempts = d.attempts + 1
-             FROM picked p, webhook_endpoints e
-             WHERE d.id = p.id AND e.id = d.endpoint_id
-            RETURNING d.id, d.endpoint_id, d.body, d.attempts, e.url, e.secret_sealed,
-                      CASE WHEN e.previous_secret_until > now() THEN e.previous_secret_sealed END
-                          AS previous_secret_sealed,
-                      d.created_at",
-        )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(self.per_endpoint)
-        .bind(self.lease.as_secs_f64())
-        .bind(held)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(rows)
+    /// Leases up to `limit` due deliveries, at most `per_endpoint` in
+    /// flight per endpoint, never one still `held`.
+    async fn lease_due(&self, limit: usize, held: &[Uuid]) -> sqlx::Result<Vec<Claim>> {
+        let lease = Lease {
+            limit,
+            per_endpoint: self.per_endpoint,
+            lasts: self.lease,
+            held,
+        };
+        webhook_deliveries::claim(&self.pool, &lease).await
+    }
+
+    /// A claimed row that does not read as a delivery fails at once, with
+    /// its reason: reading it again would find the same row.
+    fn fail_unread(row: Unreadable) -> Record {
+        let (outcome, class) = labels(&Verdict::Failed, None);
+        metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome.as_str(), "status_class" => class)
+            .increment(1);
+        tracing::error!(delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
+            error = %row.reason, "webhook delivery failed: its row is unreadable");
+        Record::unreadable(row, Utc::now())
     }
 
     /// Makes one attempt and judges it: what is to be recorded.
-    async fn attempt_and_judge(&self, row: Claimed, secrets: &[Secret]) -> Record {
+    async fn attempt_and_judge(&self, row: Leased, secrets: &[Secret]) -> Record {
         let attempted_at = Utc::now();
         let attempt = self.attempt(&row, secrets).await;
         let verdict = self.judge(&row, &attempt);
         let (outcome, class) = labels(&verdict, attempt.status);
-        metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome, "status_class" => class)
+        metrics::counter!("herald_webhook_attempts_total", "outcome" => outcome.as_str(), "status_class" => class)
             .increment(1);
         if matches!(verdict, Verdict::Delivered) {
             let age = (Utc::now() - row.created_at).to_std().unwrap_or_default();
@@ -217,7 +185,7 @@ impl Dispatcher {
             // Retrying will not help until an operator changes the setting.
             tracing::warn!(
                 delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
-                error = attempt.error.as_deref(), outcome,
+                error = attempt.error.as_deref(), outcome = outcome.as_str(),
                 "webhook target refused: not a public address; set HERALD_WEBHOOK_ALLOW_PRIVATE=true \
                  for this worker to allow it (development), then `herald webhooks replay --pending`"
             );
@@ -225,13 +193,13 @@ impl Dispatcher {
             tracing::info!(
                 delivery.id = %row.id, endpoint.id = %row.endpoint_id, attempt = row.attempts,
                 status = attempt.status, latency_ms = attempt.latency.as_millis() as u64,
-                error = attempt.error.as_deref(), outcome, "webhook attempt"
+                error = attempt.error.as_deref(), outcome = outcome.as_str(), "webhook attempt"
             );
         }
         Record::new(&row, attempted_at, attempt, verdict)
     }
 
-    fn judge(&self, row: &Claimed, attempt: &Attempt) -> Verdict {
+    fn judge(&self, row: &Leased, attempt: &Attempt) -> Verdict {
         match attempt.status {
             Some(200..=299) => return Verdict::Delivered,
             Some(410) => return Verdict::Gone,

@@ -1,10 +1,16 @@
 //! Recording attempts in batches: the attempt rows, the deliveries' new
 //! states and their endpoints' health (failing since, disabled), in one
-//! transaction for every outcome gathered while the previous batch committed.
+//! transaction for every outcome gathered while the previous batch
+//! committed. What each verdict means is decided here; the statements are
+//! `store::webhook_deliveries`' and `webhooks::endpoints`'.
 
 use super::send::Attempt;
-use super::{Claimed, Dispatcher, Verdict};
+use super::{Dispatcher, Verdict};
 use crate::store::recorder::WriteBatch;
+use crate::store::webhook_deliveries::{
+    self, AttemptOutcome, DeliveryStatus, Leased, Recorded, Unreadable,
+};
+use crate::webhooks::endpoints;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -14,86 +20,86 @@ use uuid::Uuid;
 
 /// How long a delivery whose endpoint secret no configured key opens waits
 /// before it is looked at again.
-const UNOPENED_DELAY_SECS: f64 = 5.0;
+const UNOPENED_DELAY: Duration = Duration::from_secs(5);
 
 impl Dispatcher {
     /// The endpoint's secret does not open (a replica with the wrong
     /// `HERALD_SECRET_KEY`): nothing is sent or recorded as an attempt, and
     /// the delivery goes back as it was, its retry schedule untouched, to be
     /// sent once a worker with the right key claims it.
-    pub(super) async fn wait_for_key(&self, row: &Claimed, why: &str, cancel: &CancellationToken) {
+    pub(super) async fn wait_for_key(&self, row: &Leased, why: &str, cancel: &CancellationToken) {
         metrics::counter!("herald_webhooks_undecryptable_total").increment(1);
         tracing::error!(delivery.id = %row.id, endpoint.id = %row.endpoint_id, "webhook waits: {why}");
         crate::retry::until_recorded("putting the webhook delivery back", cancel, || async {
-            sqlx::query(
-                "UPDATE webhook_deliveries
-                 SET lease_until = NULL, attempts = attempts - 1, last_error = $3,
-                     next_attempt_at = now() + make_interval(secs => $4)
-                 WHERE id = $1 AND attempts = $2 AND status = 'pending'",
-            )
-            .bind(row.id)
-            .bind(row.attempts)
-            .bind(why)
-            .bind(UNOPENED_DELAY_SECS)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+            webhook_deliveries::put_back(&self.pool, row.id, row.attempts, why, UNOPENED_DELAY)
+                .await
         })
         .await;
     }
 }
 
-/// One attempt to record, with where its delivery goes next.
+/// One attempt to record, with the verdict that decided where its delivery goes.
 pub(super) struct Record {
-    delivery: Uuid,
-    endpoint: Uuid,
-    attempt_no: i32,
-    attempted_at: DateTime<Utc>,
-    status_code: Option<i32>,
-    latency_ms: i32,
-    outcome: &'static str,
-    excerpt: Option<String>,
-    error: Option<String>,
+    row: Recorded,
     verdict: Verdict,
 }
 
 impl Record {
     pub(super) fn new(
-        row: &Claimed,
+        row: &Leased,
         attempted_at: DateTime<Utc>,
         attempt: Attempt,
         verdict: Verdict,
     ) -> Self {
-        Record {
+        let status_code = attempt.status.map(i32::from);
+        let (status, retry_in) = match verdict {
+            Verdict::Delivered => (DeliveryStatus::Delivered, None),
+            Verdict::Retry(delay) => (DeliveryStatus::Pending, Some(delay)),
+            Verdict::Failed | Verdict::Gone => (DeliveryStatus::Failed, None),
+        };
+        let last_error = match verdict {
+            Verdict::Delivered => None,
+            _ => attempt
+                .error
+                .clone()
+                .or_else(|| status_code.map(|s| format!("HTTP {s}"))),
+        };
+        let row = Recorded {
             delivery: row.id,
             endpoint: row.endpoint_id,
-            attempt_no: row.attempts,
+            attempt: row.attempts,
             attempted_at,
-            status_code: attempt.status.map(i32::from),
+            status_code,
             latency_ms: i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX),
             outcome: labels(&verdict, attempt.status).0,
             excerpt: attempt.excerpt,
             error: attempt.error,
-            verdict,
-        }
+            status,
+            retry_in,
+            last_error,
+        };
+        Record { row, verdict }
     }
 
-    /// The delivery's status and delay after this attempt.
-    fn next(&self) -> (&'static str, Option<f64>) {
-        match self.verdict {
-            Verdict::Delivered => ("delivered", None),
-            Verdict::Retry(delay) => ("pending", Some(delay.as_secs_f64())),
-            Verdict::Failed | Verdict::Gone => ("failed", None),
-        }
-    }
-
-    fn last_error(&self) -> Option<String> {
-        match self.verdict {
-            Verdict::Delivered => None,
-            _ => self
-                .error
-                .clone()
-                .or_else(|| self.status_code.map(|s| format!("HTTP {s}"))),
+    /// A claimed row that does not read: an attempt that never left, failed.
+    pub(super) fn unreadable(row: Unreadable, attempted_at: DateTime<Utc>) -> Self {
+        let row = Recorded {
+            delivery: row.id,
+            endpoint: row.endpoint_id,
+            attempt: row.attempts,
+            attempted_at,
+            status_code: None,
+            latency_ms: 0,
+            outcome: AttemptOutcome::Failed,
+            excerpt: None,
+            error: Some(row.reason.clone()),
+            status: DeliveryStatus::Failed,
+            retry_in: None,
+            last_error: Some(row.reason),
+        };
+        Record {
+            row,
+            verdict: Verdict::Failed,
         }
     }
 }
@@ -106,63 +112,17 @@ pub(super) struct Records {
 }
 
 impl WriteBatch<Record> for Records {
-    /// Each delivery moves on only while this worker still holds it
-    /// (`attempts` fences out a lease that lapsed and was re-claimed); its
-    /// attempt is kept while the delivery exists (a removed endpoint took its
-    /// deliveries with it); only moved deliveries count for their endpoint.
+    /// Only the deliveries this worker still held move (see
+    /// `webhook_deliveries::record`), and only those count for their endpoint.
     async fn write(&self, batch: &[Record]) -> sqlx::Result<()> {
         let mut tx = self.pool.begin().await?;
-        let column = |f: fn(&Record) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
-        let ids: Vec<Uuid> = batch.iter().map(|r| r.delivery).collect();
-        let moved: Vec<Uuid> = sqlx::query_scalar(
-            "WITH r AS (
-                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::timestamptz[],
-                                      $5::int4[], $6::int4[], $7::text[], $8::text[], $9::text[],
-                                      $10::text[], $11::float8[], $12::text[], $13::uuid[])
-                     AS r(id, endpoint_id, attempt, attempted_at, status_code, latency_ms, outcome,
-                          excerpt, error, status, delay, last_error, attempt_id)
-             ), moved AS (
-                 UPDATE webhook_deliveries d
-                 SET status = r.status, lease_until = NULL, last_error = r.last_error,
-                     next_attempt_at = CASE WHEN r.delay IS NULL THEN d.next_attempt_at
-                                            ELSE now() + make_interval(secs => r.delay) END,
-                     finished_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END
-                 FROM r WHERE d.id = r.id AND d.attempts = r.attempt AND d.status = 'pending'
-                 RETURNING d.id
-             ), kept AS (
-                 INSERT INTO webhook_attempts (id, delivery_id, endpoint_id, attempt, attempted_at,
-                                               status_code, latency_ms, outcome, response_excerpt, error)
-                 SELECT r.attempt_id, r.id, r.endpoint_id, r.attempt, r.attempted_at, r.status_code,
-                        r.latency_ms, r.outcome, r.excerpt, r.error
-                 FROM r WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = r.id)
-             )
-             SELECT id FROM moved",
-        )
-        .bind(&ids)
-        .bind(batch.iter().map(|r| r.endpoint).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.attempt_no).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.attempted_at).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.status_code).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.latency_ms).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.outcome).collect::<Vec<_>>())
-        .bind(column(|r| r.excerpt.clone()))
-        .bind(column(|r| r.error.clone()))
-        .bind(batch.iter().map(|r| r.next().0).collect::<Vec<_>>())
-        .bind(batch.iter().map(|r| r.next().1).collect::<Vec<_>>())
-        .bind(column(Record::last_error))
-        .bind(batch.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<&Recorded> = batch.iter().map(|r| &r.row).collect();
+        let moved = webhook_deliveries::record(&mut tx, &rows).await?;
         let moved: HashSet<Uuid> = moved.into_iter().collect();
-        let moved: Vec<&Record> = batch
-            .iter()
-            .filter(|r| moved.contains(&r.delivery))
-            .collect();
-        for r in batch
-            .iter()
-            .filter(|r| !moved.iter().any(|m| m.delivery == r.delivery))
-        {
-            tracing::warn!(delivery.id = %r.delivery, attempt = r.attempt_no,
+        let (moved, stale): (Vec<&Record>, Vec<&Record>) =
+            batch.iter().partition(|r| moved.contains(&r.row.delivery));
+        for r in stale {
+            tracing::warn!(delivery.id = %r.row.delivery, attempt = r.row.attempt,
                 "the delivery was taken over, finished or removed meanwhile; its state is left as it is");
             metrics::counter!("herald_records_abandoned_total", "reason" => "stale").increment(1);
         }
@@ -184,43 +144,30 @@ impl Records {
         let delivered: HashSet<Uuid> = moved
             .iter()
             .filter(|r| matches!(r.verdict, Verdict::Delivered))
-            .map(|r| r.endpoint)
+            .map(|r| r.row.endpoint)
             .collect();
         if !delivered.is_empty() {
-            sqlx::query(
-                "UPDATE webhook_endpoints SET failing_since = NULL
-                 WHERE id = ANY($1) AND failing_since IS NOT NULL",
-            )
-            .bind(delivered.iter().copied().collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
+            let delivered: Vec<Uuid> = delivered.iter().copied().collect();
+            endpoints::clear_failing(tx, &delivered).await?;
         }
         for gone in moved.iter().filter(|r| matches!(r.verdict, Verdict::Gone)) {
-            disable(tx, gone.endpoint, "the endpoint answered 410 Gone").await?;
+            disable(tx, gone.row.endpoint, "the endpoint answered 410 Gone").await?;
         }
         let mut failing: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
         for r in moved
             .iter()
             .filter(|r| matches!(r.verdict, Verdict::Retry(_) | Verdict::Failed))
         {
-            if !delivered.contains(&r.endpoint) {
-                let first = failing.entry(r.endpoint).or_insert(r.attempted_at);
-                *first = (*first).min(r.attempted_at);
+            if !delivered.contains(&r.row.endpoint) {
+                let first = failing.entry(r.row.endpoint).or_insert(r.row.attempted_at);
+                *first = (*first).min(r.row.attempted_at);
             }
         }
         if failing.is_empty() {
             return Ok(());
         }
-        let (endpoints, since): (Vec<Uuid>, Vec<DateTime<Utc>>) = failing.into_iter().unzip();
-        let streaks: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-            "UPDATE webhook_endpoints e SET failing_since = coalesce(e.failing_since, f.since)
-             FROM unnest($1::uuid[], $2::timestamptz[]) AS f(id, since)
-             WHERE e.id = f.id RETURNING e.id, e.failing_since",
-        )
-        .bind(&endpoints)
-        .bind(&since)
-        .fetch_all(&mut *tx)
-        .await?;
+        let failing: Vec<(Uuid, DateTime<Utc>)> = failing.into_iter().collect();
+        let streaks = endpoints::mark_failing(tx, &failing).await?;
         for (endpoint, since) in streaks {
             let down_for = (Utc::now() - since).to_std().unwrap_or_default();
             if down_for >= self.disable_after {
@@ -237,15 +184,15 @@ impl Records {
 
 async fn disable(conn: &mut sqlx::PgConnection, endpoint: Uuid, reason: &str) -> sqlx::Result<()> {
     tracing::warn!(endpoint.id = %endpoint, reason, "disabling webhook endpoint");
-    crate::webhooks::endpoints::disable_in(conn, endpoint, reason).await?;
+    endpoints::disable_in(conn, endpoint, reason).await?;
     Ok(())
 }
 
-pub(super) fn labels(verdict: &Verdict, status: Option<u16>) -> (&'static str, &'static str) {
+pub(super) fn labels(verdict: &Verdict, status: Option<u16>) -> (AttemptOutcome, &'static str) {
     let outcome = match verdict {
-        Verdict::Delivered => "delivered",
-        Verdict::Retry(_) => "retry",
-        Verdict::Failed | Verdict::Gone => "failed",
+        Verdict::Delivered => AttemptOutcome::Delivered,
+        Verdict::Retry(_) => AttemptOutcome::Retry,
+        Verdict::Failed | Verdict::Gone => AttemptOutcome::Failed,
     };
     let class = match status {
         Some(100..=199) => "1xx",
@@ -266,11 +213,17 @@ mod tests {
 
     #[test]
     fn labels_outcomes_and_status_classes() {
-        assert_eq!(labels(&Verdict::Delivered, Some(204)), ("delivered", "2xx"));
-        assert_eq!(labels(&Verdict::Gone, Some(410)), ("failed", "4xx"));
+        assert_eq!(
+            labels(&Verdict::Delivered, Some(204)),
+            (AttemptOutcome::Delivered, "2xx")
+        );
+        assert_eq!(
+            labels(&Verdict::Gone, Some(410)),
+            (AttemptOutcome::Failed, "4xx")
+        );
         assert_eq!(
             labels(&Verdict::Retry(Duration::ZERO), None),
-            ("retry", "error")
+            (AttemptOutcome::Retry, "error")
         );
     }
 }

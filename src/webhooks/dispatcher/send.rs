@@ -1,7 +1,8 @@
 //! One webhook attempt: sign the stored body, POST it, and read what came
 //! back (status, `Retry-After`, a bounded excerpt of the body or the error).
 
-use super::{Claimed, Dispatcher};
+use super::Dispatcher;
+use crate::store::webhook_deliveries::Leased;
 use crate::webhooks::endpoints;
 use crate::webhooks::retry_delay::parse_retry_after;
 use crate::webhooks::signing::{Secret, sign_all};
@@ -27,7 +28,7 @@ impl Dispatcher {
     /// The endpoint's secrets (two during a rotation's grace period). An
     /// error means no configured key opens one: the delivery must wait for
     /// the right key, not spend its retries.
-    pub(super) fn secrets(&self, row: &Claimed) -> Result<Vec<Secret>, String> {
+    pub(super) fn secrets(&self, row: &Leased) -> Result<Vec<Secret>, String> {
         let current = row
             .secret_sealed
             .as_ref()
@@ -39,7 +40,7 @@ impl Dispatcher {
             .map_err(|e| format!("the endpoint's secret is unusable: {e}"))
     }
 
-    pub(super) async fn attempt(&self, row: &Claimed, secrets: &[Secret]) -> Attempt {
+    pub(super) async fn attempt(&self, row: &Leased, secrets: &[Secret]) -> Attempt {
         let started = Instant::now();
         let refused = |error: String| Attempt {
             status: None,
@@ -49,13 +50,9 @@ impl Dispatcher {
             retry_after: None,
             refused_private: false,
         };
-        let url = match reqwest::Url::parse(&row.url) {
-            Ok(url) => url,
-            Err(e) => return refused(format!("the endpoint's URL is unusable: {e}")),
-        };
         // IP literals never reach the resolver, so they are checked here.
         if !self.allow_private
-            && let Some(why) = ssrf::refuse_ip_literal(&url)
+            && let Some(why) = ssrf::refuse_ip_literal(&row.url)
         {
             return Attempt {
                 refused_private: true,
@@ -68,7 +65,7 @@ impl Dispatcher {
         let timestamp = Utc::now().timestamp();
         let sent = self
             .client
-            .post(url)
+            .post(row.url.clone())
             .header("content-type", "application/json")
             .header("webhook-id", &msg_id)
             .header("webhook-timestamp", timestamp.to_string())

@@ -1,13 +1,11 @@
-//! Counts of `webhook_deliveries` for the metrics and the console's
-//! overview, kept apart from the email outbox's: they belong with the rest
-//! of that table's SQL.
+//! Counts of deliveries for the metrics and the console's overview.
 
-use super::runner::Backlog;
+use crate::store::runner::Backlog;
 use serde::Serialize;
 use sqlx::PgPool;
 
 /// Deliveries due now, and how long the oldest has been due.
-pub async fn webhook_backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
+pub async fn backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
     sqlx::query_as(
         "SELECT count(*) AS due,
                 coalesce(EXTRACT(EPOCH FROM now() - min(next_attempt_at))::float8, 0) AS oldest_due_seconds
@@ -27,7 +25,7 @@ pub struct WebhooksLastHour {
     pub waiting: i64,
 }
 
-pub async fn webhooks_last_hour(pool: &PgPool) -> sqlx::Result<WebhooksLastHour> {
+pub async fn last_hour(pool: &PgPool) -> sqlx::Result<WebhooksLastHour> {
     sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'delivered') AS delivered,
                 count(*) FILTER (WHERE status = 'failed' OR (status = 'pending' AND attempts > 0)) AS failing,
