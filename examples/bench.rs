@@ -1,7 +1,7 @@
 //! Herald's throughput against raw baselines on the same services.
 //!
 //! ```text
-//! cargo run --release --example bench -- [--events N] [--mixed] [--scaling]
+//! cargo run --release --example bench -- [--events N] [--mixed | --webhooks-only] [--scaling]
 //! ```
 //!
 //! Needs RabbitMQ on 127.0.0.1:5672 (guest/guest) and PostgreSQL on
@@ -23,7 +23,7 @@ mod worker;
 
 use herald::webhooks::endpoints::{NewEndpoint, create};
 use report::{Backlog, Report};
-use setup::Names;
+use setup::{Mix, Names};
 use std::time::{Duration, Instant};
 use worker::Worker;
 
@@ -39,22 +39,22 @@ fn main() -> anyhow::Result<()> {
     if args.peek().map(String::as_str) == Some("--herald") {
         return worker::child_main(args.skip(1).collect());
     }
-    let (n, mixed, scaling) = parse(args)?;
+    let (n, mix, scaling) = parse(args)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if scaling {
             let mut runs = Vec::new();
             for n in SCALING {
-                let names = names(n, mixed);
-                let result = backlog_only(&names, n, mixed).await;
+                let names = names(n, mix);
+                let result = backlog_only(&names, n, mix).await;
                 names.clean_up().await;
                 runs.push(result?);
             }
             println!("{}", report::scaling(&runs));
         } else {
-            let names = names(n, mixed);
-            let result = run(&names, n, mixed).await;
+            let names = names(n, mix);
+            let result = run(&names, n, mix).await;
             names.clean_up().await;
             println!("{}", result?);
         }
@@ -62,27 +62,27 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(usize, bool, bool)> {
-    let (mut n, mut mixed, mut scaling) = (DEFAULT_EVENTS, false, false);
+fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<(usize, Mix, bool)> {
+    let (mut n, mut mix, mut scaling) = (DEFAULT_EVENTS, Mix::Invites, false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--events" => n = args.next().unwrap_or_default().parse()?,
-            "--mixed" => mixed = true,
+            "--mixed" => mix = Mix::Mixed,
+            "--webhooks-only" => mix = Mix::WebhooksOnly,
             "--scaling" => scaling = true,
             other => anyhow::bail!(
-                "unknown argument {other:?}; usage: bench [--events N] [--mixed] [--scaling]"
+                "unknown argument {other:?}; usage: bench [--events N] [--mixed | --webhooks-only] [--scaling]"
             ),
         }
     }
     anyhow::ensure!(n >= 10, "--events must be at least 10");
-    Ok((n, mixed, scaling))
+    Ok((n, mix, scaling))
 }
 
 /// Fresh names for one run, announced on stderr.
-fn names(n: usize, mixed: bool) -> Names {
+fn names(n: usize, mix: Mix) -> Names {
     let names = Names::new();
-    let kinds = if mixed { ", mixed" } else { "" };
-    eprintln!("bench run {} ({n} events{kinds})", names.run);
+    eprintln!("bench run {} ({n} events, {})", names.run, mix.name());
     names
 }
 
@@ -90,13 +90,13 @@ fn names(n: usize, mixed: bool) -> Names {
 async fn backlog(
     names: &Names,
     n: usize,
-    mixed: bool,
+    mix: Mix,
 ) -> anyhow::Result<(Backlog, Worker, sinks::Sinks, lapin::Connection)> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let sinks = sinks::Sinks::start().await?;
     let args = names.args(&names.databases[0], sinks.smtp);
     let settings = setup::settings(&args);
-    let events = setup::events(n, mixed, "e");
+    let events = setup::events(n, mix, "e");
     let emails = events.iter().filter(|e| e.email.is_some()).count();
 
     eprintln!("preparing database and topology");
@@ -134,7 +134,7 @@ async fn backlog(
     let backlog = Backlog {
         n,
         emails,
-        mixed,
+        mix,
         load,
         autovacuum,
         settings,
@@ -144,21 +144,21 @@ async fn backlog(
     Ok((backlog, herald, sinks, amqp))
 }
 
-async fn backlog_only(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Backlog> {
-    let (backlog, herald, _sinks, amqp) = backlog(names, n, mixed).await?;
+async fn backlog_only(names: &Names, n: usize, mix: Mix) -> anyhow::Result<Backlog> {
+    let (backlog, herald, _sinks, amqp) = backlog(names, n, mix).await?;
     herald.stop().await?;
     let _ = amqp.close(200, "done".into()).await;
     Ok(backlog)
 }
 
-async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
-    let (backlog, mut herald, sinks, amqp) = backlog(names, n, mixed).await?;
+async fn run(names: &Names, n: usize, mix: Mix) -> anyhow::Result<Report> {
+    let (backlog, mut herald, sinks, amqp) = backlog(names, n, mix).await?;
     let settings = backlog.settings.clone();
     let paced_rate = per_second(n, backlog.time) / 2.0;
     let paced_n = PACED_EVENTS.min((paced_rate * 20.0) as usize).max(10);
     eprintln!("paced run: {paced_n} events at {paced_rate:.0}/s");
     let ch = setup::confirming_channel(&amqp).await?;
-    let paced_events = setup::events(paced_n, false, "p");
+    let paced_events = setup::events(paced_n, Mix::Invites, "p");
     let paced = worker::paced(
         &mut herald,
         &ch,
@@ -172,14 +172,24 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
     herald.stop().await?;
     let _ = amqp.close(200, "done".into()).await;
 
-    let events = setup::events(n, mixed, "e");
+    let events = setup::events(n, mix, "e");
     let emails = backlog.emails;
     eprintln!("baseline: consume and ack");
     let amqp_time = baselines::amqp(names, settings.prefetch, &events).await?;
-    eprintln!("baseline: {emails} emails over SMTP, TCP_NODELAY");
-    let smtp_time = baselines::smtp_nodelay(&settings, emails, &sinks.mail).await?;
-    eprintln!("baseline: {emails} emails over SMTP, lettre's pool");
-    let lettre_time = baselines::smtp_lettre_pool(&settings, emails, &sinks.mail).await?;
+    let mut baselines = vec![("AMQP consume + ack (no work)", amqp_time, n)];
+    let mut lettre_pool = None;
+    if emails > 0 {
+        eprintln!("baseline: {emails} emails over SMTP, TCP_NODELAY");
+        let smtp_time = baselines::smtp_nodelay(&settings, emails, &sinks.mail).await?;
+        baselines.push((
+            "SMTP send, lettre connections with TCP_NODELAY",
+            smtp_time,
+            emails,
+        ));
+        eprintln!("baseline: {emails} emails over SMTP, lettre's pool");
+        let lettre_time = baselines::smtp_lettre_pool(&settings, emails, &sinks.mail).await?;
+        lettre_pool = Some((lettre_time, emails));
+    }
     eprintln!("baseline: {n} signed webhooks");
     let hooks = usize::from(settings.webhook_per_endpoint());
     let hook_time = baselines::webhooks(&sinks.hook_url, hooks, n, &sinks.hooks).await?;
@@ -189,23 +199,16 @@ async fn run(names: &Names, n: usize, mixed: bool) -> anyhow::Result<Report> {
         .url;
     let db_time = baselines::event_commits(&raw_db, n).await?;
 
+    baselines.push(("Webhook POST, signed, reqwest", hook_time, n));
+    baselines.push((
+        "PostgreSQL, one event-shaped commit each (4 INSERT + 1 UPDATE), 4 clients",
+        db_time,
+        n,
+    ));
     Ok(Report {
         backlog,
-        baselines: vec![
-            ("AMQP consume + ack (no work)", amqp_time, n),
-            (
-                "SMTP send, lettre connections with TCP_NODELAY",
-                smtp_time,
-                emails,
-            ),
-            ("Webhook POST, signed, reqwest", hook_time, n),
-            (
-                "PostgreSQL, one event-shaped commit each (4 INSERT + 1 UPDATE), 4 clients",
-                db_time,
-                n,
-            ),
-        ],
-        lettre_pool: (lettre_time, emails),
+        baselines,
+        lettre_pool,
         paced,
         rss_peak,
     })

@@ -1,6 +1,7 @@
 //! The Markdown report, and the machine it ran on.
 
 use crate::per_second;
+use crate::setup::Mix;
 use crate::worker::Paced;
 use herald::settings::Settings;
 use std::fmt::{self, Write as _};
@@ -10,7 +11,7 @@ use std::time::Duration;
 pub struct Backlog {
     pub n: usize,
     pub emails: usize,
-    pub mixed: bool,
+    pub mix: Mix,
     /// `/proc/loadavg` before the run: what else was keeping the machine busy.
     pub load: String,
     /// PostgreSQL's `autovacuum` setting during the run.
@@ -25,8 +26,9 @@ pub struct Report {
     pub backlog: Backlog,
     /// Name, time, and items (messages, emails, requests, events) done.
     pub baselines: Vec<(&'static str, Duration, usize)>,
-    /// lettre's own pooled transport, for comparison; not a bound.
-    pub lettre_pool: (Duration, usize),
+    /// lettre's own pooled transport, for comparison; not a bound (none
+    /// when the run sends no email).
+    pub lettre_pool: Option<(Duration, usize)>,
     pub paced: Paced,
     pub rss_peak: Option<u64>,
 }
@@ -40,18 +42,10 @@ fn mib(kib: Option<u64>) -> String {
     kib.map_or("?".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
 }
 
-fn kinds(mixed: bool) -> &'static str {
-    if mixed {
-        "mixed kinds"
-    } else {
-        "invite.created"
-    }
-}
-
 /// `--scaling`: throughput and memory as the backlog grows.
 pub fn scaling(runs: &[Backlog]) -> String {
     let mut out = String::new();
-    let kinds = kinds(runs.first().is_some_and(|r| r.mixed));
+    let kinds = runs.first().map_or("", |r| r.mix.name());
     let _ = writeln!(
         out,
         "| Backlog ({kinds}) | Time | Events/s | Herald peak RSS |"
@@ -106,7 +100,7 @@ impl fmt::Display for Report {
             f,
             "| Measurement ({} events, {}) | Time | Events/s |",
             b.n,
-            kinds(b.mixed)
+            b.mix.name()
         )?;
         writeln!(f, "|---|---:|---:|")?;
         writeln!(
@@ -129,13 +123,14 @@ impl fmt::Display for Report {
             let ratio = herald / per_second(b.n, *time);
             writeln!(f, "| Herald ÷ {name} | | **{ratio:.2}×** |")?;
         }
-        let (time, items) = self.lettre_pool;
-        writeln!(
-            f,
-            "| For comparison, not a bound: SMTP send through lettre's own pool (no TCP_NODELAY) ({items}) | {:.1} s | {:.0} |",
-            time.as_secs_f64(),
-            per_second(b.n, time)
-        )?;
+        if let Some((time, items)) = self.lettre_pool {
+            writeln!(
+                f,
+                "| For comparison, not a bound: SMTP send through lettre's own pool (no TCP_NODELAY) ({items}) | {:.1} s | {:.0} |",
+                time.as_secs_f64(),
+                per_second(b.n, time)
+            )?;
+        }
         let p = &self.paced;
         writeln!(f)?;
         writeln!(

@@ -129,15 +129,39 @@ pub struct Event {
     pub email: Option<String>,
 }
 
-/// `n` events: only `invite.created`, or every kind mixed. `tag` keeps ids
-/// and addresses unique across phases.
-pub fn events(n: usize, mixed: bool, tag: &str) -> Vec<Event> {
-    (0..n).map(|i| event(i, mixed, tag)).collect()
+/// Which events a run publishes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// `invite.created` only: an email and a webhook each.
+    Invites,
+    /// Every kind, in a repeating pattern of ten.
+    Mixed,
+    /// `user.updated` only: a webhook each, no email.
+    WebhooksOnly,
 }
 
-fn event(i: usize, mixed: bool, tag: &str) -> Event {
+impl Mix {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::Invites => "invite.created",
+            Mix::Mixed => "mixed kinds",
+            Mix::WebhooksOnly => "user.updated, webhooks only",
+        }
+    }
+}
+
+/// `n` events of `mix`. `tag` keeps ids and addresses unique across phases.
+pub fn events(n: usize, mix: Mix, tag: &str) -> Vec<Event> {
+    (0..n).map(|i| event(i, mix, tag)).collect()
+}
+
+fn event(i: usize, mix: Mix, tag: &str) -> Event {
     let invite = |k: usize| (format!("inv-{tag}-{k}"), format!("u{k}.{tag}@bench.test"));
-    let slot = if mixed { i % 10 } else { 0 };
+    let slot = match mix {
+        Mix::Invites => 0,
+        Mix::Mixed => i % 10,
+        Mix::WebhooksOnly => 7,
+    };
     let (ty, data, email) = match slot {
         // Resends and accepts refer to invites created earlier in the same ten.
         3 => {
@@ -158,7 +182,7 @@ fn event(i: usize, mixed: bool, tag: &str) -> Event {
         }
         7 => (
             "user.updated",
-            json!({"id": format!("usr-{tag}-{}", i - 1)}),
+            json!({"id": format!("usr-{tag}-{}", i.saturating_sub(1))}),
             None,
         ),
         8 => {

@@ -50,13 +50,19 @@ pub async fn claim(
     lease: Duration,
     held: &[Uuid],
 ) -> sqlx::Result<Vec<Leased>> {
+    // The due rows are picked once, in a MATERIALIZED CTE: as a subquery
+    // joined to the UPDATE, PostgreSQL may scan them again, and a second scan
+    // skips the rows this statement already leased and takes the next ones,
+    // so the claim returned more rows than asked (seen in the bench).
     sqlx::query_as(
-        "UPDATE event_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
-         FROM (SELECT id FROM event_outbox
-               WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
-                 AND NOT (id = ANY($3))
-               ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
-         WHERE o.id = due.id
+        "WITH due AS MATERIALIZED (
+             SELECT id FROM event_outbox
+             WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+               AND NOT (id = ANY($3))
+             ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE event_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
+         FROM due WHERE o.id = due.id
          RETURNING o.id, o.routing_key, o.body, o.attempts",
     )
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))

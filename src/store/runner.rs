@@ -79,9 +79,26 @@ pub async fn run<D: Dispatch>(
                 continue;
             }
         };
-        let all_busy = claimed.len() == wanted;
+        let all_busy = claimed.len() >= wanted;
+        if claimed.len() > wanted {
+            tracing::error!(
+                kind = D::KIND,
+                wanted,
+                claimed = claimed.len(),
+                "a claim returned more rows than asked; each waits for a free slot"
+            );
+        }
         for row in claimed {
-            let permit = permits.pop().expect("one permit per claimed row");
+            // A row past the permits in hand (a claim should never return
+            // one) is leased all the same: it waits for a send to end.
+            let permit = match permits.pop() {
+                Some(permit) => permit,
+                None => semaphore
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed"),
+            };
             let hold = held.hold(D::row_id(&row));
             let (dispatch, cancel) = (dispatch.clone(), cancel.clone());
             in_flight.spawn(async move {
@@ -102,4 +119,67 @@ pub async fn run<D: Dispatch>(
     // Sends in flight are bounded by their deadline: let them finish and record.
     while in_flight.join_next().await.is_some() {}
     tracing::info!(kind = D::KIND, "dispatcher stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// An outbox whose claim always hands out more rows than asked.
+    struct Greedy {
+        due: Mutex<Vec<Uuid>>,
+        in_flight: AtomicUsize,
+        most_in_flight: AtomicUsize,
+        sent: AtomicUsize,
+        all_sent: CancellationToken,
+    }
+
+    impl Dispatch for Greedy {
+        type Row = Uuid;
+        const KIND: &'static str = "test";
+
+        fn row_id(row: &Uuid) -> Uuid {
+            *row
+        }
+
+        async fn claim(&self, limit: usize, _held: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+            let mut due = self.due.lock().unwrap();
+            let n = (limit + 3).min(due.len());
+            Ok(due.drain(..n).collect())
+        }
+
+        async fn deliver(&self, _row: Uuid, _cancel: CancellationToken) {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if self.sent.fetch_add(1, Ordering::SeqCst) + 1 == 20 {
+                self.all_sent.cancel();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_claimed_past_the_permits_are_sent_within_the_concurrency() {
+        let greedy = Arc::new(Greedy {
+            due: Mutex::new((0..20).map(|_| Uuid::new_v4()).collect()),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+            sent: AtomicUsize::new(0),
+            all_sent: CancellationToken::new(),
+        });
+        let wake = Wake::poll_only(Duration::from_millis(5));
+        let cancel = greedy.all_sent.clone();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            run(greedy.clone(), 2, wake, cancel),
+        )
+        .await
+        .expect("the runner ends once every row is sent");
+        assert_eq!(greedy.sent.load(Ordering::SeqCst), 20);
+        assert!(greedy.most_in_flight.load(Ordering::SeqCst) <= 2);
+    }
 }

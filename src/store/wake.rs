@@ -44,6 +44,14 @@ impl Wake {
         Wake { listener, poll }
     }
 
+    /// Polls every `poll`, listening to nothing.
+    pub fn poll_only(poll: Duration) -> Self {
+        Wake {
+            listener: None,
+            poll,
+        }
+    }
+
     /// Returns on a notification, after the poll interval, or on `cancel`.
     /// Notifications already received are consumed too: one claim after
     /// this sees every commit they announced.

@@ -106,14 +106,20 @@ pub async fn claim(
     rate: RateLimit,
 ) -> sqlx::Result<Vec<Result<Claimed, Unreadable>>> {
     let mut tx = pool.begin().await?;
+    // The due rows are picked once, in a MATERIALIZED CTE: as a subquery
+    // joined to the UPDATE, PostgreSQL may scan them again, and a second scan
+    // skips the rows this statement already leased and takes the next ones,
+    // so the claim returned more rows than asked (seen in the bench).
     let mut rows: Vec<Row> = sqlx::query_as(
-        "UPDATE email_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
-         FROM (SELECT id FROM email_outbox
-               WHERE status = 'pending' AND next_attempt_at <= now()
-                 AND (lease_until IS NULL OR lease_until < now())
-                 AND NOT (id = ANY($3))
-               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
-         WHERE o.id = due.id
+        "WITH due AS MATERIALIZED (
+             SELECT id FROM email_outbox
+             WHERE status = 'pending' AND next_attempt_at <= now()
+               AND (lease_until IS NULL OR lease_until < now())
+               AND NOT (id = ANY($3))
+             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE email_outbox o SET lease_until = now() + $2::interval, attempts = o.attempts + 1
+         FROM due WHERE o.id = due.id
          RETURNING o.id, o.template, o.recipient, o.locale, o.data, o.token_sealed, o.attempts,
                    o.retries_used, o.event_time,
                    (o.counted_at IS NULL AND o.template = ANY($4)) AS uncounted,
