@@ -1,13 +1,14 @@
-//! Keeping the queue tables lean. Every lease and every recorded attempt
-//! updates a row, and each update leaves a dead row version behind, with an
-//! entry in every index it touched. The claims walk those indexes, so until
-//! something vacuums them each claim costs more than the last: measured on
-//! a 100,000-event backlog, the webhook claim went from 0.15 ms to 50 ms.
-//! Autovacuum wakes once a minute at best (`autovacuum_naptime`) and waits
-//! for a fifth of the table by default; on some databases it is off. So
-//! Herald vacuums its own queue tables as soon as enough dead versions pile
-//! up, skipping a table someone else (autovacuum, another replica) is
-//! already vacuuming.
+//! Keeping the queue tables lean where autovacuum does not. Every lease and
+//! every recorded attempt updates a row, and each update leaves a dead row
+//! version behind, with an entry in every index it touched; the claims walk
+//! those indexes (measured on 100,000 deliveries: a webhook claim's first
+//! run read 104 buffers on a fresh table, 4,668 with 5,120 dead versions,
+//! 52,659 with 99,840; later runs read fewer, as index scans mark the dead
+//! entries they pass). With
+//! `HERALD_VACUUM_DEAD_ROWS` set, Herald vacuums its queue tables once one
+//! carries more dead versions than that, skipping a table someone else
+//! (autovacuum, another replica) is already vacuuming. Off by default: each
+//! vacuum competes with intake's commits for the disk.
 
 use sqlx::PgPool;
 
