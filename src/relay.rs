@@ -8,6 +8,7 @@
 
 use crate::settings::Settings;
 use crate::store::event_outbox::{self, Leased};
+use crate::store::recorder::{Recorder, WriteBatch};
 use crate::store::runner::{self, Dispatch};
 use crate::store::{self, wake::Wake};
 use crate::{intake, retry};
@@ -56,12 +57,20 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let wake = Wake::listen(&pool, WAKE_CHANNEL, POLL).await;
+    let (published, removing) = Recorder::start(
+        "removing relayed events",
+        Published(pool.clone()),
+        cancel.clone(),
+    );
     let relay = Arc::new(Relay {
         settings,
         pool,
         broker: Mutex::new(Broker::default()),
+        published,
     });
     runner::run(relay, CONCURRENCY, wake, cancel).await;
+    // Every publish has handed in its row; the recorder ends once removed.
+    removing.await?;
     Ok(())
 }
 
@@ -69,6 +78,18 @@ struct Relay {
     settings: Settings,
     pool: PgPool,
     broker: Mutex<Broker>,
+    /// Published rows, removed in batches: one statement and one commit
+    /// for whatever was confirmed meanwhile, not one per event.
+    published: Recorder<Uuid>,
+}
+
+/// Removes published rows in batches.
+struct Published(PgPool);
+
+impl WriteBatch<Uuid> for Published {
+    async fn write(&self, ids: &[Uuid]) -> sqlx::Result<()> {
+        event_outbox::delete(&self.0, ids).await
+    }
 }
 
 /// The one connection the relay publishes on, opened when first needed and
@@ -118,10 +139,9 @@ impl Dispatch for Relay {
         .unwrap_or_else(|_| Err(anyhow::anyhow!("no confirm within {PUBLISH_TIMEOUT:?}")));
         match published {
             Ok(()) => {
-                retry::until_recorded("removing a relayed event", &cancel, || {
-                    event_outbox::delete(&self.pool, row.id)
-                })
-                .await;
+                // Until removed, the row is held here; were the removal
+                // lost, the event would be published again (at least once).
+                self.published.record(row.id).await;
                 tracing::info!(event.id = %event_id, event.type = %row.routing_key, "published");
             }
             Err(e) if !channel.status().connected() => {

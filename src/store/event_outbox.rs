@@ -72,10 +72,10 @@ pub async fn claim(
     .await
 }
 
-/// A published event is done.
-pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM event_outbox WHERE id = $1")
-        .bind(id)
+/// Published events are done: removed in one statement.
+pub async fn delete(pool: &PgPool, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM event_outbox WHERE id = ANY($1)")
+        .bind(ids)
         .execute(pool)
         .await?;
     Ok(())

@@ -27,6 +27,13 @@ pub trait Dispatch: Send + Sync + 'static {
     type Row: Send + 'static;
     /// Names the kind in logs and in `herald_dispatch_in_flight{kind}`.
     const KIND: &'static str;
+    /// Whether due rows can wait behind sends in flight (a webhook
+    /// endpoint's cap): then a send ending is a reason to claim again.
+    /// Otherwise a claim that found fewer rows than it could take waits for
+    /// new work (a wake-up or the poll): claiming after every send that
+    /// ended found nothing most times (measured: the relay claimed twice as
+    /// often as it published).
+    const CAPPED: bool = false;
 
     fn row_id(row: &Self::Row) -> Uuid;
 
@@ -108,11 +115,11 @@ pub async fn run<D: Dispatch>(
         }
         drop(permits);
         if !all_busy {
-            // Fewer due rows than free permits (or a kind's own cap, such as
-            // a webhook endpoint's): new work, or a send ending, may change that.
+            // Fewer due rows than free permits (or a kind's own cap): new
+            // work, or for a capped kind a send ending, may change that.
             tokio::select! {
                 _ = wake.wait(&cancel) => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                Some(_) = in_flight.join_next(), if D::CAPPED && !in_flight.is_empty() => {}
             }
         }
     }

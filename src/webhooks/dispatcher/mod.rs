@@ -86,6 +86,7 @@ struct Running {
 impl runner::Dispatch for Running {
     type Row = Claim;
     const KIND: &'static str = "webhook";
+    const CAPPED: bool = true;
 
     fn row_id(row: &Claim) -> Uuid {
         match row {
