@@ -29,7 +29,8 @@ pub struct Report {
     /// lettre's own pooled transport, for comparison; not a bound (none
     /// when the run sends no email).
     pub lettre_pool: Option<(Duration, usize)>,
-    pub paced: Paced,
+    /// None for a webhooks-only run.
+    pub paced: Option<Paced>,
     pub rss_peak: Option<u64>,
 }
 
@@ -131,28 +132,29 @@ impl fmt::Display for Report {
                 per_second(b.n, time)
             )?;
         }
-        let p = &self.paced;
-        writeln!(f)?;
-        writeln!(
-            f,
-            "| Paced: {} invite.created at {:.0}/s (half of Herald's rate) | p50 | p95 | p99 |",
-            p.events, p.rate
-        )?;
-        writeln!(f, "|---|---:|---:|---:|")?;
-        for (what, q) in [
-            ("publish → email at SMTP sink", &p.email),
-            ("publish → webhook at receiver", &p.webhook),
-        ] {
+        if let Some(p) = &self.paced {
+            writeln!(f)?;
             writeln!(
                 f,
-                "| {what} | {:.0} ms | {:.0} ms | {:.0} ms |",
-                q.p50, q.p95, q.p99
+                "| Paced: {} invite.created at {:.0}/s (half of Herald's rate) | p50 | p95 | p99 |",
+                p.events, p.rate
             )?;
+            writeln!(f, "|---|---:|---:|---:|")?;
+            for (what, q) in [
+                ("publish → email at SMTP sink", &p.email),
+                ("publish → webhook at receiver", &p.webhook),
+            ] {
+                writeln!(
+                    f,
+                    "| {what} | {:.0} ms | {:.0} ms | {:.0} ms |",
+                    q.p50, q.p95, q.p99
+                )?;
+            }
         }
         writeln!(f)?;
         writeln!(
             f,
-            "- Herald's peak RSS (VmHWM of its own process): {} after the backlog, {} after the paced run",
+            "- Herald's peak RSS (VmHWM of its own process): {} after the backlog, {} at the end",
             mib(b.rss),
             mib(self.rss_peak)
         )?;
