@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, Json, Query};
-use crate::store::webhook_deliveries::{self, AttemptOutcome, EndpointAttempt};
+use crate::store::webhook_deliveries::{self, EndpointAttempt};
 use crate::webhooks::endpoints::{self, Endpoint, EndpointError, NewEndpoint};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -235,37 +235,8 @@ pub struct AttemptsQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct AttemptView {
-    pub delivery_id: Uuid,
-    pub event_type: String,
-    pub attempt: i32,
-    pub attempted_at: DateTime<Utc>,
-    pub outcome: AttemptOutcome,
-    pub status_code: Option<i32>,
-    pub latency_ms: i32,
-    pub error: Option<String>,
-    pub response_excerpt: Option<String>,
-}
-
-impl From<EndpointAttempt> for AttemptView {
-    fn from(a: EndpointAttempt) -> Self {
-        Self {
-            delivery_id: a.delivery_id,
-            event_type: a.event_type,
-            attempt: a.attempt,
-            attempted_at: a.attempted_at,
-            outcome: a.outcome,
-            status_code: a.status_code,
-            latency_ms: a.latency_ms,
-            error: a.error,
-            response_excerpt: a.response_excerpt,
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct AttemptList {
-    pub attempts: Vec<AttemptView>,
+    pub attempts: Vec<EndpointAttempt>,
 }
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/attempts", params(("id" = Uuid, Path), AttemptsQuery),
@@ -285,10 +256,6 @@ pub async fn attempts(
         ));
     }
     endpoints::get(&state.pool, id).await?;
-    let attempts = webhook_deliveries::recent_attempts(&state.pool, id, limit)
-        .await?
-        .into_iter()
-        .map(AttemptView::from)
-        .collect();
+    let attempts = webhook_deliveries::recent_attempts(&state.pool, id, limit).await?;
     Ok(Json(AttemptList { attempts }))
 }

@@ -3,8 +3,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// One attempt to an endpoint, with its delivery's event type.
-#[derive(Debug, sqlx::FromRow)]
+/// One attempt to an endpoint, with its delivery's event type; served as
+/// it is read by `/v1/webhook-endpoints/{id}/attempts`.
+#[derive(Debug, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = AttemptView)]
 pub struct EndpointAttempt {
     pub delivery_id: Uuid,
     pub event_type: String,
