@@ -96,9 +96,14 @@ pub fn data_exception(e: &sqlx::Error) -> Option<String> {
     Some(format!("{what} (SQLSTATE {code})"))
 }
 
-/// The database's reason for refusing, in words, with its SQLSTATE. The
-/// server's message names the constraint or limit, never the refused value.
+/// The database's reason for refusing, in words, with its SQLSTATE. A data
+/// exception's message quotes the refused value (which could be anything the
+/// event carried), so it is told in Herald's words ([`data_exception`]); the
+/// others name the constraint or limit, never the value.
 pub fn refusal(e: &sqlx::Error) -> String {
+    if let Some(what) = data_exception(e) {
+        return format!("database refused the event: {what}");
+    }
     match e {
         sqlx::Error::Database(db) => match db.code() {
             Some(code) => format!(
@@ -173,6 +178,22 @@ pub(crate) mod tests {
         ] {
             assert_eq!(data_exception(&other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_refused_event_is_told_without_the_value() {
+        let e = server_error(
+            "22007",
+            r#"invalid input syntax for type date: "tok_s3cr3t""#,
+        );
+        let told = refusal(&e);
+        assert!(!told.contains("s3cr3t"), "{told}");
+        assert!(told.ends_with("(SQLSTATE 22007)"), "{told}");
+        let unique = server_error(
+            "23505",
+            "duplicate key value violates unique constraint \"x\"",
+        );
+        assert!(refusal(&unique).contains("unique constraint"));
     }
 
     #[test]
