@@ -77,8 +77,9 @@ pub async fn dispatch(command: Command) -> anyhow::Result<()> {
         }) => {
             let mut data: serde_json::Value =
                 serde_json::from_str(&data).context("--data is not JSON")?;
-            let template: crate::store::EmailTemplate =
-                name.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let template: crate::store::EmailTemplate = name
+                .parse()
+                .map_err(|e: crate::domain::NotInSet| anyhow::anyhow!(e))?;
             let templates = crate::email::Templates::load(&rendering.templates_dir)?;
             // The expiry the handler would store for this data, so the derived
             // wording comes out as in a real email.

@@ -42,8 +42,10 @@ macro_rules! text_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The words, in the order of `ALL`.
+            pub const WORDS: &'static [&'static str] = &[$($word),+];
 
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $word),+
                 }
@@ -137,6 +139,7 @@ mod tests {
             );
         }
         assert_eq!(Light::AmberFlashing.to_string(), "amber_flashing");
+        assert_eq!(Light::WORDS, ["red", "amber_flashing"]);
     }
 
     #[test]

@@ -76,8 +76,8 @@ impl Templates {
         }
 
         let mut locales = Vec::new();
-        for template in EmailTemplate::ALL {
-            let kind = template.name();
+        for &template in EmailTemplate::ALL {
+            let kind = template.as_str();
             let kind_dir = dir.join(kind);
             let mut found = BTreeSet::new();
             for entry in
@@ -138,7 +138,7 @@ impl Templates {
         locale: Option<&str>,
         data: &Value,
     ) -> Result<Rendered, TemplateError> {
-        let kind = template.name();
+        let kind = template.as_str();
         let part = |part: &str| -> Result<String, TemplateError> {
             let registry = if part == "html" {
                 &self.html

@@ -34,11 +34,11 @@ pub enum EmailsCommand {
         #[arg(long)]
         recipient: Option<String>,
         /// pending, sent, failed, dropped or expired.
-        #[arg(long, value_parser = PossibleValuesParser::new(EmailStatus::NAMES)
+        #[arg(long, value_parser = PossibleValuesParser::new(EmailStatus::WORDS.iter().copied())
             .try_map(|s| s.parse::<EmailStatus>()))]
         status: Option<EmailStatus>,
         /// invite, password_reset or welcome.
-        #[arg(long, value_parser = PossibleValuesParser::new(EmailTemplate::NAMES)
+        #[arg(long, value_parser = PossibleValuesParser::new(EmailTemplate::WORDS.iter().copied())
             .try_map(|s| s.parse::<EmailTemplate>()))]
         template: Option<EmailTemplate>,
         /// 1 to 100.

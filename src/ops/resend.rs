@@ -69,7 +69,7 @@ pub async fn resend(pool: &PgPool, ctx: &Context, id: Uuid) -> Result<Email, Res
         .ok_or_else(|| ResendError::Failed(anyhow::anyhow!("the resend queued no email")))?;
     store::wake::notify(&mut tx, store::EMAIL_WAKE_CHANNEL).await?;
     tx.commit().await?;
-    metrics::counter!("herald_email_resends_total", "template" => original.template.name())
+    metrics::counter!("herald_email_resends_total", "template" => original.template.as_str())
         .increment(1);
     tracing::info!(email.id = %id, resent.id = %email.id, event.id = %envelope.id, "email resent");
     Ok(email)

@@ -88,7 +88,7 @@ impl Place<'_> {
                 row.as_bytes(),
                 recipient.as_str().as_bytes(),
                 b"\0",
-                template.name().as_bytes(),
+                template.as_str().as_bytes(),
             ]
             .concat(),
             Place::Endpoint { id } => [b"herald.endpoint\0".as_slice(), id.as_bytes()].concat(),

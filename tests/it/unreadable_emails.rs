@@ -49,7 +49,7 @@ async fn a_row_that_cannot_be_read_fails_alone_and_the_others_go_out() {
     let row = |id: Uuid| rows.iter().find(|r| r.0 == id).unwrap().clone();
     assert_eq!(row(good).1, "sent");
     for (id, says) in [
-        (newsletter, "no template named \"newsletter\""),
+        (newsletter, "\"newsletter\" is not a template"),
         (garbled, "\"not an address\""),
     ] {
         let (_, status, attempts, last_error) = row(id);

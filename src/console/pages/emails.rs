@@ -59,8 +59,8 @@ pub async fn show(
     let next = (offset + PAGE < count).then(|| {
         let mut query = format!("offset={}", offset + PAGE);
         let chosen = [
-            ("status", status.map(EmailStatus::name)),
-            ("template", template.map(EmailTemplate::name)),
+            ("status", status.map(EmailStatus::as_str)),
+            ("template", template.map(EmailTemplate::as_str)),
         ];
         for (name, value) in chosen {
             if let Some(v) = value {
@@ -74,8 +74,8 @@ pub async fn show(
         "Emails",
         Some(&session),
         &json!({
-            "statuses": choices(&EmailStatus::ALL, EmailStatus::name, status),
-            "templates": choices(&EmailTemplate::ALL, EmailTemplate::name, template),
+            "statuses": choices(EmailStatus::ALL, EmailStatus::as_str, status),
+            "templates": choices(EmailTemplate::ALL, EmailTemplate::as_str, template),
             "emails": rows,
             "count": count,
             "from": if count == 0 { 0 } else { offset + 1 },

@@ -48,7 +48,7 @@ pub async fn insert_dropped_email(
     let outcome = EmailOutcome {
         id,
         event_id: event_id.as_str().to_owned(),
-        template: template.name().to_owned(),
+        template: template.as_str().to_owned(),
         recipient: recipient.as_str().to_owned(),
         status: EmailStatus::Dropped,
         attempts: 1,
@@ -104,7 +104,7 @@ pub async fn insert_emails(
         ids.push(id);
         events.push(email.event_id.as_str());
         times.push(email.event_time);
-        templates.push(email.template.name());
+        templates.push(email.template.as_str());
         recipients.push(email.recipient.as_str());
         locales.push(email.locale);
         data.push(email.data);
@@ -151,7 +151,7 @@ async fn insert_row(
     .bind(id)
     .bind(email.event_id.as_str())
     .bind(email.event_time)
-    .bind(email.template.name())
+    .bind(email.template.as_str())
     .bind(email.recipient.as_str())
     .bind(email.locale)
     .bind(email.data)

@@ -19,8 +19,8 @@ pub struct RateLimit {
 
 /// The templates the limit counts.
 pub(super) const LIMITED: [&str; 2] = [
-    EmailTemplate::Invite.name(),
-    EmailTemplate::PasswordReset.name(),
+    EmailTemplate::Invite.as_str(),
+    EmailTemplate::PasswordReset.as_str(),
 ];
 
 /// In the intake transaction, for a run of resets to distinct recipients:

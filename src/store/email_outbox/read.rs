@@ -85,7 +85,7 @@ pub async fn list(pool: &PgPool, filter: &Filter) -> sqlx::Result<(Vec<Email>, i
     {
         return Ok((Vec::new(), 0));
     }
-    let template = filter.template.map(EmailTemplate::name);
+    let template = filter.template.map(EmailTemplate::as_str);
     const WHERE: &str = "WHERE ($1::text IS NULL OR lower(recipient) = lower($1))
           AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR template = $3)";
     let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(

@@ -51,7 +51,7 @@ pub async fn record_many(pool: &PgPool, records: &[Record]) -> sqlx::Result<()> 
         codes.push(r.attempt.code.map(i32::from));
         details.push(r.attempt.detail.as_str());
         let (status, delay, used_retry) = match &r.next {
-            Next::Finish { status } => (Some(status.name()), None, false),
+            Next::Finish { status } => (Some(status.as_str()), None, false),
             Next::Retry { delay, used_retry } => (None, Some(delay.as_secs_f64()), *used_retry),
         };
         statuses.push(status);
