@@ -127,13 +127,12 @@ pub async fn claim(
                      WHEN 'password_reset' THEN
                        CASE WHEN (o.data->>'expires_at')::timestamptz <= now()
                             THEN 'the reset token expired at ' || (o.data->>'expires_at') END
-                     WHEN 'invite' THEN coalesce(
-                       (SELECT CASE WHEN i.status <> 'pending' THEN 'the invite was ' || i.status
+                     WHEN 'invite' THEN
+                       (SELECT CASE WHEN i.id IS NULL THEN 'the invite is gone'
+                                    WHEN i.status <> 'pending' THEN 'the invite was ' || i.status
                                     WHEN i.expires_at <= now()
                                     THEN 'the invite expired at ' || i.expires_at END
-                        FROM invites i WHERE i.id = o.data->>'invite_id'),
-                       CASE WHEN NOT EXISTS (SELECT 1 FROM invites i WHERE i.id = o.data->>'invite_id')
-                            THEN 'the invite is gone' END)
+                        FROM (SELECT 1) one LEFT JOIN invites i ON i.id = o.data->>'invite_id')
                    END AS expired",
     )
     .bind(limit)
